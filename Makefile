@@ -1,0 +1,33 @@
+# headroom: one binary, one module. `make help` lists the targets.
+GO        ?= go
+BIN       := bin/headroom
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME  ?= 10s
+
+.PHONY: help build test lint bench fuzz run clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/headroom
+	$(GO) build -o $(BIN) ./cmd/headroom
+
+test: ## run every test (integration tests start their own servers; see README)
+	$(GO) test -count=1 ./...
+
+lint: ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+bench: ## run every benchmark once
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+fuzz: ## run every fuzz target for FUZZTIME (default 10s)
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+run: build ## the main job on bundled data
+	$(BIN) policy explain examples/reference
+
+clean:
+	rm -rf bin out
