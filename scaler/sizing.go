@@ -1,0 +1,305 @@
+package scaler
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// The sizing model: each replica of a class is Concurrency servers of an
+// M/G/c queue fed by the class's Poisson request stream.
+//
+//   - Probability of waiting: the Erlang C formula for c servers and offered
+//     load a = λ·E[S] erlangs (A.K. Erlang, 1917; Kleinrock, Queueing
+//     Systems Vol. 1, 1975, eq. 3.40), computed through the Erlang B
+//     recursion B(0)=1, B(k)=a·B(k-1)/(k+a·B(k-1)) and
+//     C = c·B/(c - a·(1-B)), which is stable for thousands of servers.
+//   - Waiting time: in M/M/c a request that waits, waits Exp(cμ-λ)
+//     (Kleinrock eq. 3.41). For general service times the Allen-Cunneen
+//     approximation (A.O. Allen, Probability, Statistics and Queueing
+//     Theory, 2nd ed., 1990, sec. 6.3) scales the mean wait by
+//     (Ca² + Cs²)/2, with Ca² = 1 for Poisson arrivals; we scale the
+//     exponential tail's mean by the same factor.
+//   - Service time: lognormal fitted to the declared mean and p95 (so
+//     p95/mean = 2 gives Cs² ≈ 0.28, p95/mean = 3 gives Cs² ≈ 1.38).
+//   - Latency T = W + S; P(T ≤ t) = (1-Pw)·F_S(t) + Pw·∫₀ᵗ θe^{-θw}F_S(t-w)dw,
+//     integrated numerically (Simpson in the service time's quantile space).
+//
+// Worked example: 2 replicas × concurrency 1, mean 100ms, λ = 10/s gives
+// a = 1 erlang, c = 2, Pw = 1/3 (Erlang C), mean wait for exponential
+// service = Pw/(cμ-λ) = 1/3 / 10 = 33ms.
+
+// ServiceModel is how one replica of a class serves on one slice profile.
+type ServiceModel struct {
+	// Mean and P95 of the time to serve one request alone.
+	Mean, P95 time.Duration
+	// Concurrency is how many requests one replica serves at once.
+	Concurrency int
+	// Multiplier scales the service time (the online latency correction):
+	// 1.3 means replicas are observed 30% slower than declared.
+	Multiplier float64
+}
+
+func (s ServiceModel) normalized() ServiceModel {
+	if s.Concurrency <= 0 {
+		s.Concurrency = 1
+	}
+	if !(s.Multiplier > 0) || math.IsInf(s.Multiplier, 0) {
+		s.Multiplier = 1
+	}
+	if s.P95 <= 0 {
+		s.P95 = 2 * s.Mean
+	}
+	if s.P95 < s.Mean {
+		s.P95 = s.Mean
+	}
+	return s
+}
+
+// lognormal fit of the service time: location mu and scale sigma of log S.
+type lognormal struct{ mu, sigma float64 }
+
+// z95 is the standard normal 95th percentile.
+const z95 = 1.6448536269514722
+
+// fitLognormal fits a lognormal to mean m and 95th percentile p (seconds).
+// With log S ~ N(mu, sigma²): mean = e^{mu+sigma²/2}, p95 = e^{mu+z·sigma},
+// so ln(p/m) = z·sigma - sigma²/2, the smaller root
+// sigma = z - sqrt(z² - 2 ln(p/m)). Ratios above e^{z²/2} ≈ 3.87 have no
+// root; sigma is capped at z there (the heaviest tail the fit can express).
+func fitLognormal(m, p float64) lognormal {
+	r := math.Log(p / m)
+	d := z95*z95 - 2*r
+	sigma := z95
+	if d > 0 {
+		sigma = z95 - math.Sqrt(d)
+	}
+	if sigma < 0 {
+		sigma = 0
+	}
+	return lognormal{mu: math.Log(m) - sigma*sigma/2, sigma: sigma}
+}
+
+// cdf is P(S ≤ x).
+func (l lognormal) cdf(x float64) float64 {
+	if x <= 0 {
+		return 0
+	}
+	if l.sigma < 1e-9 {
+		if x >= math.Exp(l.mu) {
+			return 1
+		}
+		return 0
+	}
+	return 0.5 * math.Erfc(-(math.Log(x)-l.mu)/(l.sigma*math.Sqrt2))
+}
+
+// quantile is Q(v), the inverse of cdf.
+func (l lognormal) quantile(v float64) float64 {
+	switch {
+	case l.sigma < 1e-9:
+		return math.Exp(l.mu)
+	case v <= 0:
+		return 0
+	case v >= 1:
+		return math.Inf(1)
+	}
+	return math.Exp(l.mu + l.sigma*math.Sqrt2*math.Erfinv(2*v-1))
+}
+
+// cs2 is the squared coefficient of variation, e^{sigma²} - 1.
+func (l lognormal) cs2() float64 { return math.Expm1(l.sigma * l.sigma) }
+
+// ErlangC returns the probability that an arriving request waits in an
+// M/M/c queue with c servers and offered load a = λ/μ erlangs; 1 when the
+// queue is unstable (a ≥ c), 0 for a ≤ 0.
+func ErlangC(c int, a float64) float64 {
+	if c <= 0 || a >= float64(c) || math.IsNaN(a) {
+		return 1
+	}
+	if a <= 0 {
+		return 0
+	}
+	b := 1.0
+	for k := 1; k <= c; k++ {
+		b = a * b / (float64(k) + a*b)
+	}
+	return float64(c) * b / (float64(c) - a*(1-b))
+}
+
+// queue is one evaluated M/G/c operating point.
+type queue struct {
+	svc   lognormal
+	pw    float64 // probability of waiting
+	theta float64 // rate of the waiting-time tail, 1/s
+	ok    bool    // stable (a < c)
+}
+
+func newQueue(rate float64, replicas int, s ServiceModel) queue {
+	s = s.normalized()
+	mean := s.Mean.Seconds() * s.Multiplier
+	p95 := s.P95.Seconds() * s.Multiplier
+	q := queue{svc: fitLognormal(mean, p95)}
+	if mean <= 0 {
+		return q
+	}
+	c := replicas * s.Concurrency
+	a := rate * mean
+	if c <= 0 || a >= float64(c) {
+		return q
+	}
+	q.ok = true
+	q.pw = ErlangC(c, a)
+	acFactor := (1 + q.svc.cs2()) / 2 // Allen-Cunneen (Ca²+Cs²)/2 with Ca²=1
+	q.theta = (float64(c)/mean - rate) / acFactor
+	return q
+}
+
+// cdf is P(T ≤ t) for the response time T = W + S.
+func (q queue) cdf(t float64) float64 {
+	if !q.ok {
+		return 0
+	}
+	if t <= 0 {
+		return 0
+	}
+	fs := q.svc.cdf(t)
+	if q.pw == 0 {
+		return fs
+	}
+	// P(T ≤ t) = E[P(W ≤ t-S); S ≤ t] = F_S(t) - Pw·∫₀^{F_S(t)} e^{-θ(t-Q(v))} dv
+	// with Q the service-time quantile function: integrating in quantile
+	// space stays exact for deterministic service, where F_S is a step.
+	// Substituting v = F_S(t)·(1-(1-x)²) puts more points near v = F_S(t),
+	// where Q is steep.
+	n := simpsonPanels
+	h := 1 / float64(n)
+	sum := 0.0
+	for i := 0; i <= n; i++ {
+		x := float64(i) * h
+		v := fs * (1 - (1-x)*(1-x))
+		f := math.Exp(-q.theta*(t-min(t, q.svc.quantile(v)))) * 2 * fs * (1 - x)
+		switch {
+		case i == 0 || i == n:
+			sum += f
+		case i%2 == 1:
+			sum += 4 * f
+		default:
+			sum += 2 * f
+		}
+	}
+	return fs - q.pw*sum*h/3
+}
+
+// simpsonPanels is the number of Simpson panels of the integral in cdf (even).
+const simpsonPanels = 16
+
+// quantile inverts cdf by bisection; +Inf when unstable.
+func (q queue) quantile(p float64) float64 {
+	if !q.ok {
+		return math.Inf(1)
+	}
+	hi := math.Exp(q.svc.mu + 4*q.svc.sigma)
+	if q.pw > 0 {
+		hi += 10 / q.theta
+	}
+	for q.cdf(hi) < p {
+		hi *= 2
+		if hi > 1e6 {
+			return math.Inf(1)
+		}
+	}
+	lo := 0.0
+	for range 40 {
+		mid := (lo + hi) / 2
+		if q.cdf(mid) < p {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
+}
+
+// PredictLatency returns the model's latency quantile (percentile in
+// (0,100), e.g. 95) for a class served by replicas replicas of service
+// model s at rate requests/s. It is pure and cheap (microseconds), for the
+// simulator to check the model against request-level measurements. ok is
+// false when the queue is unstable (rate ≥ capacity) or the inputs are
+// unusable; the latency is then +Inf.
+func PredictLatency(rate float64, replicas int, s ServiceModel, percentile float64) (latency time.Duration, ok bool) {
+	if !validRate(rate) || replicas <= 0 || s.Mean <= 0 || !(percentile > 0 && percentile < 100) {
+		return time.Duration(math.MaxInt64), false
+	}
+	q := newQueue(rate, replicas, s)
+	v := q.quantile(percentile / 100)
+	if math.IsInf(v, 1) {
+		return time.Duration(math.MaxInt64), false
+	}
+	return time.Duration(v * float64(time.Second)), true
+}
+
+// Sizing is the replicas one class needs on one profile, with its numbers.
+type Sizing struct {
+	Replicas int
+	// Feasible is false when even unbounded replicas cannot meet the SLO
+	// (the service time alone misses it) or more than maxReplicas are needed.
+	Feasible bool
+	// Predicted is the model's latency at the SLO percentile with Replicas.
+	Predicted   time.Duration
+	Utilization float64
+	Reason      string
+}
+
+// SizeReplicas returns the fewest replicas that keep the SLO percentile of
+// latency within slo at rate requests/s, searching up to maxReplicas.
+// A rate of 0 needs 0 replicas (minimums come from policy).
+func SizeReplicas(rate float64, s ServiceModel, slo time.Duration, percentile float64, maxReplicas int) Sizing {
+	s = s.normalized()
+	p := percentile / 100
+	if !validRate(rate) {
+		return Sizing{Reason: fmt.Sprintf("rate %v is not a usable number", rate)}
+	}
+	if s.Mean <= 0 || slo <= 0 || !(p > 0 && p < 1) {
+		return Sizing{Reason: "service model or SLO is not set"}
+	}
+	if rate == 0 {
+		return Sizing{Feasible: true, Reason: "no load: 0 replicas by the model"}
+	}
+	t := slo.Seconds()
+	mean := s.Mean.Seconds() * s.Multiplier
+	if fitLognormal(mean, s.P95.Seconds()*s.Multiplier).cdf(t) < p {
+		return Sizing{Reason: fmt.Sprintf("service time alone (mean %v x%.2f, p95 %v) misses %v at p%g", s.Mean, s.Multiplier, s.P95, slo, percentile)}
+	}
+	a := rate * mean
+	lo := int(math.Floor(a/float64(s.Concurrency))) + 1 // fewest stable replicas
+	meets := func(r int) bool { return newQueue(rate, r, s).cdf(t) >= p }
+	hi := lo
+	for !meets(hi) {
+		if hi > maxReplicas {
+			return Sizing{Replicas: hi, Reason: fmt.Sprintf("needs more than max %d replicas at %.2f req/s", maxReplicas, rate)}
+		}
+		lo = hi + 1
+		hi *= 2
+	}
+	for lo < hi { // smallest r in [lo, hi] that meets; hi meets
+		mid := (lo + hi) / 2
+		if meets(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	q := newQueue(rate, hi, s)
+	pred := q.quantile(p)
+	util := a / float64(hi*s.Concurrency)
+	return Sizing{
+		Replicas: hi, Feasible: hi <= maxReplicas,
+		Predicted:   time.Duration(pred * float64(time.Second)),
+		Utilization: util,
+		Reason: fmt.Sprintf("M/G/c: %.2f req/s x %.1fms = %.2f erlangs on %d x %d servers, util %.0f%%, p%g %.0fms <= SLO %v",
+			rate, mean*1000, a, hi, s.Concurrency, util*100, percentile, pred*1000, slo),
+	}
+}
+
+func validRate(r float64) bool { return r >= 0 && !math.IsInf(r, 0) && !math.IsNaN(r) }
