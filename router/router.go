@@ -1,0 +1,585 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+	"go.uber.org/zap"
+)
+
+// Options assembles a Router. Config is required; the rest have defaults.
+type Options struct {
+	Config *Config
+	// Logger receives access logs and events (default: no-op).
+	Logger *zap.Logger
+	// Registerer receives the router's metrics (nil: not registered).
+	Registerer prometheus.Registerer
+	// Gatherer, when set, is served on /metrics.
+	Gatherer prometheus.Gatherer
+	// TracerProvider traces requests (default: no-op, tracing off).
+	TracerProvider trace.TracerProvider
+	// Transport forwards requests (default: a keep-alive transport sized
+	// for many concurrent requests per endpoint).
+	Transport http.RoundTripper
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// IntN picks random numbers for version splits and balancing
+	// (default math/rand/v2.IntN); tests pass a seeded one.
+	IntN func(int) int
+}
+
+// Router is the request router: an http.Handler that authenticates,
+// classifies, queues fairly, balances and forwards each request.
+type Router struct {
+	cfg        *Config
+	log        *zap.Logger
+	metrics    *Metrics
+	gatherer   prometheus.Gatherer
+	tracer     trace.Tracer
+	propagator propagation.TextMapPropagator
+	transport  http.RoundTripper
+	now        func() time.Time
+	intn       func(int) int
+
+	classifier *Classifier
+	tenants    *Tenants
+	classes    map[string]*classState
+	classList  []*classState
+	budget     *RetryBudget
+	retryOn    map[int]bool
+	draining   atomic.Bool
+}
+
+type classState struct {
+	name        string
+	versions    []*versionState
+	byName      map[string]*versionState
+	totalWeight int
+	queue       *FairQueue
+	cfg         ModelConfig
+	inFlight    prometheus.Gauge
+	queueHist   prometheus.Observer
+	retries     prometheus.Counter
+}
+
+type versionState struct {
+	name   string
+	weight int
+	pool   *Pool
+	ready  prometheus.Gauge
+	ejects prometheus.Counter
+}
+
+// NewTransport returns the default forwarding transport: keep-alive
+// connections, enough idle ones per endpoint for thousands of requests per
+// second, no compression (bodies pass through as they are).
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 0, // the request's deadline bounds it
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     false,
+	}
+}
+
+// New builds a Router from a validated config.
+func New(o Options) (*Router, error) {
+	if o.Config == nil {
+		return nil, errors.New("router: nil config")
+	}
+	c := o.Config
+	r := &Router{
+		cfg:        c,
+		log:        o.Logger,
+		gatherer:   o.Gatherer,
+		propagator: propagation.TraceContext{},
+		transport:  o.Transport,
+		now:        o.Now,
+		intn:       o.IntN,
+		classifier: NewClassifier(c.Classify),
+		tenants:    NewTenants(c.Auth, c.Tenants),
+		classes:    map[string]*classState{},
+		budget:     NewRetryBudget(c.Retry.BudgetRatio, c.Retry.MinPerSecond),
+		retryOn:    c.Retry.retryableStatus(),
+	}
+	if r.log == nil {
+		r.log = zap.NewNop()
+	}
+	if r.transport == nil {
+		r.transport = NewTransport()
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.intn == nil {
+		r.intn = rand.IntN
+	}
+	tp := o.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	r.tracer = tp.Tracer("github.com/headroom-dev/headroom/router")
+	r.metrics = NewMetrics(o.Registerer)
+	checks := c.HealthCheck.Interval > 0
+	for _, m := range c.Models {
+		cs := &classState{
+			name:      m.Class,
+			byName:    map[string]*versionState{},
+			queue:     NewFairQueue(m.MaxInFlight, m.MaxQueue),
+			cfg:       m,
+			inFlight:  r.metrics.InFlight.WithLabelValues(m.Class),
+			queueHist: r.metrics.Queue.WithLabelValues(m.Class),
+			retries:   r.metrics.Retries.WithLabelValues(m.Class),
+		}
+		for _, v := range m.Versions {
+			vs := &versionState{name: v.Name, weight: v.Weight,
+				pool:   NewPool(v.Endpoints, c.Outlier, !checks),
+				ready:  r.metrics.Ready.WithLabelValues(m.Class, v.Name),
+				ejects: r.metrics.Ejections.WithLabelValues(m.Class, v.Name)}
+			vs.pool.intn = r.intn
+			if !checks {
+				vs.ready.Set(float64(len(v.Endpoints)))
+			}
+			cs.versions = append(cs.versions, vs)
+			cs.byName[v.Name] = vs
+			cs.totalWeight += v.Weight
+		}
+		r.classes[m.Class] = cs
+		r.classList = append(r.classList, cs)
+	}
+	return r, nil
+}
+
+// Metrics returns the router's collectors.
+func (r *Router) Metrics() *Metrics { return r.metrics }
+
+// StartDraining makes /readyz fail and new requests get 503 while in-flight
+// ones finish.
+func (r *Router) StartDraining() { r.draining.Store(true) }
+
+// Ready reports whether the router takes traffic: not draining and every
+// class has a ready endpoint. The second result names the classes without.
+func (r *Router) Ready() (bool, []string) {
+	if r.draining.Load() {
+		return false, nil
+	}
+	var missing []string
+	for _, cs := range r.classList {
+		ok := false
+		for _, v := range cs.versions {
+			if v.pool.HasReady() {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			missing = append(missing, cs.name)
+		}
+	}
+	return len(missing) == 0, missing
+}
+
+// ServeHTTP serves /healthz, /readyz, /metrics, and routes everything else.
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	switch req.URL.Path {
+	case "/healthz":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+		return
+	case "/readyz":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if ok, missing := r.Ready(); !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			if r.draining.Load() {
+				_, _ = io.WriteString(w, "draining\n")
+			} else {
+				_, _ = io.WriteString(w, "no ready endpoints for: "+strings.Join(missing, ", ")+"\n")
+			}
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+		return
+	case "/metrics":
+		if r.gatherer != nil {
+			promhttp.HandlerFor(r.gatherer, promhttp.HandlerOpts{}).ServeHTTP(w, req)
+			return
+		}
+	}
+	r.route(w, req)
+}
+
+// exchange is one request's record, filled as it moves through the router
+// and written to the metrics and the access log at the end.
+type exchange struct {
+	start    time.Time
+	class    string
+	version  string
+	tenant   string
+	status   int
+	attempts int
+	endpoint string
+	queued   time.Duration
+	errCode  string
+	bytes    int64
+}
+
+func (r *Router) route(w http.ResponseWriter, req *http.Request) {
+	x := &exchange{start: r.now(), class: LabelNone, tenant: LabelNone}
+	ctx, span := r.tracer.Start(r.propagator.Extract(req.Context(), propagation.HeaderCarrier(req.Header)),
+		"router", trace.WithSpanKind(trace.SpanKindServer))
+	defer func() {
+		r.finish(x, req, span)
+		span.End()
+	}()
+	if err := r.serve(ctx, w, req, x); err != nil {
+		re := AsRequestError(err)
+		if re == nil {
+			re = &RequestError{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+		}
+		x.status, x.errCode = re.Status, re.Code
+		re.write(w)
+	}
+}
+
+func (r *Router) finish(x *exchange, req *http.Request, span trace.Span) {
+	d := r.now().Sub(x.start)
+	code := strconv.Itoa(x.status)
+	r.metrics.Duration.WithLabelValues(x.class, x.tenant, code).Observe(d.Seconds())
+	r.metrics.Requests.WithLabelValues(x.class, x.tenant, code).Inc()
+	span.SetName("router " + x.class)
+	span.SetAttributes(
+		attribute.String("headroom.class", x.class),
+		attribute.String("headroom.version", x.version),
+		attribute.String("headroom.tenant", x.tenant),
+		attribute.Int("http.response.status_code", x.status),
+		attribute.Int("headroom.attempts", x.attempts),
+	)
+	if x.status >= 500 {
+		span.SetStatus(codes.Error, x.errCode)
+	}
+	if r.cfg.Server.DisableAccessLog {
+		return
+	}
+	// The access log carries no header, query or body content: keys travel
+	// in headers and prompts in bodies. The path is logged, its query is not.
+	fields := []zap.Field{
+		zap.String("method", req.Method),
+		zap.String("path", truncate(req.URL.EscapedPath(), 256)),
+		zap.String("class", x.class),
+		zap.String("version", x.version),
+		zap.String("tenant", x.tenant),
+		zap.Int("status", x.status),
+		zap.Duration("duration", d),
+		zap.Duration("queued", x.queued),
+		zap.Int("attempts", x.attempts),
+		zap.String("endpoint", x.endpoint),
+		zap.Int64("bytes", x.bytes),
+		zap.String("remote", hostOnly(req.RemoteAddr)),
+	}
+	if x.errCode != "" {
+		fields = append(fields, zap.String("error", x.errCode))
+	}
+	if sc := span.SpanContext(); sc.IsValid() {
+		fields = append(fields, zap.String("trace_id", sc.TraceID().String()))
+	}
+	r.log.Info("request", fields...)
+}
+
+func (r *Router) serve(ctx context.Context, w http.ResponseWriter, req *http.Request, x *exchange) error {
+	if r.draining.Load() {
+		return errDraining
+	}
+	tenant, err := r.tenants.Authenticate(req.Header)
+	if err != nil {
+		return err
+	}
+	x.tenant = tenant.Name
+	body, err := r.readBody(w, req)
+	if err != nil {
+		return err
+	}
+	route, err := r.classifier.Classify(RequestParts{Path: req.URL.Path, Header: req.Header, Query: req.URL.Query(), Body: body})
+	if err != nil {
+		return err
+	}
+	cs := r.classes[route.Class]
+	if cs == nil {
+		return &RequestError{Status: http.StatusNotFound, Code: "unknown_model",
+			Message: "no model class by that name"}
+	}
+	x.class = cs.name
+	var vs *versionState
+	if route.Version != "" {
+		if vs = cs.byName[route.Version]; vs == nil {
+			return &RequestError{Status: http.StatusNotFound, Code: "unknown_version",
+				Message: "model class " + cs.name + " has no version by that name"}
+		}
+	} else {
+		vs = cs.pickVersion(r.intn)
+	}
+	x.version = vs.name
+	if !tenant.Allows(cs.name) {
+		return &RequestError{Status: http.StatusForbidden, Code: "forbidden",
+			Message: "the API key's tenant may not use model class " + cs.name}
+	}
+	if tenant.limiter != nil {
+		if ok, wait := tenant.limiter.Take(r.now()); !ok {
+			r.metrics.Shed.WithLabelValues(cs.name, "rate_limit").Inc()
+			return &RequestError{Status: http.StatusTooManyRequests, Code: "rate_limited",
+				Message: "the tenant's request rate is over its limit", RetryAfter: wait}
+		}
+	}
+	if !tenant.acquire() {
+		r.metrics.Shed.WithLabelValues(cs.name, "tenant_concurrency").Inc()
+		return &RequestError{Status: http.StatusTooManyRequests, Code: "concurrency_limited",
+			Message: "the tenant has too many requests in flight", RetryAfter: time.Second}
+	}
+	defer tenant.release()
+	cs.inFlight.Inc()
+	defer cs.inFlight.Dec()
+
+	ctx, cancel := context.WithTimeout(ctx, cs.cfg.Timeout.D())
+	defer cancel()
+	qStart := r.now()
+	err = cs.queue.Acquire(ctx, tenant.Name, tenant.Weight, cs.cfg.QueueTimeout.D())
+	x.queued = r.now().Sub(qStart)
+	cs.queueHist.Observe(x.queued.Seconds())
+	if err != nil {
+		reason := "queue_full"
+		if errors.Is(err, ErrQueueTimeout) {
+			reason = "queue_timeout"
+		}
+		r.metrics.Shed.WithLabelValues(cs.name, reason).Inc()
+		return &RequestError{Status: http.StatusServiceUnavailable, Code: reason,
+			Message: "model class " + cs.name + " is overloaded", RetryAfter: time.Second}
+	}
+	defer cs.queue.Release()
+	return r.forward(ctx, w, req, body, cs, vs, tenant, x)
+}
+
+func (r *Router) readBody(w http.ResponseWriter, req *http.Request) ([]byte, error) {
+	max := r.cfg.Server.MaxBodyBytes
+	if req.ContentLength > max {
+		return nil, errTooLarge
+	}
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, nil
+	}
+	rd := http.MaxBytesReader(w, req.Body, max)
+	var buf bytes.Buffer
+	if req.ContentLength > 0 {
+		buf.Grow(int(req.ContentLength))
+	}
+	if _, err := buf.ReadFrom(rd); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errTooLarge
+		}
+		return nil, errReadBody
+	}
+	return buf.Bytes(), nil
+}
+
+func (cs *classState) pickVersion(intn func(int) int) *versionState {
+	if len(cs.versions) == 1 {
+		return cs.versions[0]
+	}
+	n := intn(cs.totalWeight)
+	for _, v := range cs.versions {
+		if n < v.weight {
+			return v
+		}
+		n -= v.weight
+	}
+	return cs.versions[len(cs.versions)-1]
+}
+
+// hopHeaders are connection-scoped headers a proxy must not forward
+// (RFC 9110 section 7.6.1).
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func removeHopHeaders(h http.Header) {
+	for _, v := range h.Values("Connection") {
+		for _, f := range strings.Split(v, ",") {
+			if f = textproto(f); f != "" {
+				h.Del(f)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+}
+
+func textproto(s string) string { return http.CanonicalHeaderKey(strings.TrimSpace(s)) }
+
+func (r *Router) outHeader(ctx context.Context, req *http.Request, cs *classState, vs *versionState, t *Tenant) http.Header {
+	h := req.Header.Clone()
+	removeHopHeaders(h)
+	h.Del(r.tenants.Header())
+	for k := range h {
+		if strings.HasPrefix(k, "X-Headroom-") {
+			delete(h, k)
+		}
+	}
+	h.Set("X-Headroom-Tenant", t.Name)
+	h.Set("X-Headroom-Class", cs.name)
+	h.Set("X-Headroom-Version", vs.name)
+	if ip := hostOnly(req.RemoteAddr); ip != "" {
+		if prior := h.Values("X-Forwarded-For"); len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		h.Set("X-Forwarded-For", ip)
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // do not let Go add its own
+	}
+	h.Del("Traceparent")
+	h.Del("Tracestate")
+	r.propagator.Inject(ctx, propagation.HeaderCarrier(h))
+	return h
+}
+
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (r *Router) forward(ctx context.Context, w http.ResponseWriter, req *http.Request, body []byte,
+	cs *classState, vs *versionState, t *Tenant, x *exchange) error {
+	hdr := r.outHeader(ctx, req, cs, vs, t)
+	r.budget.Deposit(r.now())
+	var last *Endpoint
+	for {
+		ep := vs.pool.Pick(r.now(), last)
+		if ep == nil {
+			r.metrics.Shed.WithLabelValues(cs.name, "no_endpoint").Inc()
+			return &RequestError{Status: http.StatusServiceUnavailable, Code: "no_ready_endpoint",
+				Message:    "model class " + cs.name + " version " + vs.name + " has no ready endpoint",
+				RetryAfter: time.Second}
+		}
+		x.attempts++
+		x.endpoint = ep.Addr
+		u := *req.URL
+		u.Scheme, u.Host = "http", ep.Addr
+		out := (&http.Request{
+			Method:        req.Method,
+			URL:           &u,
+			Proto:         "HTTP/1.1",
+			ProtoMajor:    1,
+			ProtoMinor:    1,
+			Header:        hdr,
+			ContentLength: int64(len(body)),
+			Host:          ep.Addr,
+		}).WithContext(ctx)
+		if len(body) > 0 {
+			out.Body = io.NopCloser(bytes.NewReader(body))
+			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		}
+		ep.outstanding.Add(1)
+		resp, err := r.transport.RoundTrip(out)
+		failed := err != nil || resp.StatusCode >= 500
+		if err != nil && ctx.Err() != nil && req.Context().Err() != nil {
+			failed = false // the client went away: not the endpoint's fault
+		}
+		if vs.pool.Report(ep, r.now(), failed) {
+			vs.ejects.Inc()
+			r.log.Warn("endpoint ejected", zap.String("class", cs.name), zap.String("version", vs.name),
+				zap.String("endpoint", ep.Addr))
+		}
+		retryable := err != nil && ctx.Err() == nil || resp != nil && r.retryOn[resp.StatusCode]
+		if retryable && x.attempts < r.cfg.Retry.MaxAttempts && r.timeLeft(ctx) && r.budget.Withdraw(r.now()) {
+			if resp != nil {
+				_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+				resp.Body.Close()
+			}
+			ep.outstanding.Add(-1)
+			cs.retries.Inc()
+			last = ep
+			continue
+		}
+		if err != nil {
+			ep.outstanding.Add(-1)
+			if ctx.Err() != nil {
+				return &RequestError{Status: http.StatusGatewayTimeout, Code: "timeout",
+					Message: "the model server did not answer within the deadline"}
+			}
+			return &RequestError{Status: http.StatusBadGateway, Code: "upstream_error",
+				Message: "the model server could not be reached"}
+		}
+		x.status = resp.StatusCode
+		r.copyResponse(w, resp, x)
+		ep.outstanding.Add(-1)
+		return nil
+	}
+}
+
+// timeLeft reports whether the deadline leaves room for another attempt:
+// at least 10 ms.
+func (r *Router) timeLeft(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return !ok || d.Sub(r.now()) > 10*time.Millisecond
+}
+
+func (r *Router) copyResponse(w http.ResponseWriter, resp *http.Response, x *exchange) {
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	removeHopHeaders(h)
+	w.WriteHeader(resp.StatusCode)
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	stream := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	rc := http.NewResponseController(w)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			x.bytes += int64(n)
+			if stream {
+				_ = rc.Flush()
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func hostOnly(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,126 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Serve serves the router on ln until ctx ends, then shuts down gracefully:
+// /readyz turns 503 and new requests get 503 for DrainDelay, then the
+// listener closes and in-flight requests get up to ShutdownGrace to finish.
+// Health checks of the endpoints run while it serves. It returns nil after a
+// clean shutdown.
+func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
+	s := r.cfg.Server
+	srv := &http.Server{
+		Handler:           r,
+		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
+		ReadTimeout:       s.ReadTimeout.D(),
+		WriteTimeout:      s.WriteTimeout.D(),
+		IdleTimeout:       s.IdleTimeout.D(),
+		MaxHeaderBytes:    s.MaxHeaderBytes,
+		ErrorLog:          zap.NewStdLog(r.log.Named("http")),
+	}
+	hcCtx, stopChecks := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	if r.cfg.HealthCheck.Interval > 0 {
+		wg.Go(func() { r.runHealthChecks(hcCtx) })
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var err error
+	select {
+	case err = <-errc:
+		stopChecks()
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	r.log.Info("draining", zap.Duration("drainDelay", s.DrainDelay.D()), zap.Duration("grace", s.ShutdownGrace.D()))
+	r.StartDraining()
+	if s.DrainDelay > 0 {
+		time.Sleep(s.DrainDelay.D())
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownGrace.D())
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	stopChecks()
+	wg.Wait()
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	if err != nil {
+		return err
+	}
+	r.log.Info("stopped")
+	return nil
+}
+
+// runHealthChecks polls every endpoint at the configured interval, starting
+// at once, and records each result as the endpoint's readiness.
+func (r *Router) runHealthChecks(ctx context.Context) {
+	hc := r.cfg.HealthCheck
+	client := &http.Client{Transport: r.transport, Timeout: hc.Timeout.D()}
+	t := time.NewTicker(hc.Interval.D())
+	defer t.Stop()
+	for {
+		r.CheckEndpoints(ctx, client)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// CheckEndpoints runs one round of health checks, concurrently.
+func (r *Router) CheckEndpoints(ctx context.Context, client *http.Client) {
+	var wg sync.WaitGroup
+	for _, cs := range r.classList {
+		for _, vs := range cs.versions {
+			for _, ep := range vs.pool.eps {
+				wg.Go(func() {
+					ok := probe(ctx, client, "http://"+ep.Addr+r.cfg.HealthCheck.Path)
+					if ep.Ready() != ok {
+						r.log.Info("endpoint readiness", zap.String("class", cs.name), zap.String("version", vs.name),
+							zap.String("endpoint", ep.Addr), zap.Bool("ready", ok))
+					}
+					ep.SetReady(ok)
+				})
+			}
+		}
+	}
+	wg.Wait()
+	for _, cs := range r.classList {
+		for _, vs := range cs.versions {
+			n := 0
+			for _, ep := range vs.pool.eps {
+				if ep.Ready() {
+					n++
+				}
+			}
+			vs.ready.Set(float64(n))
+		}
+	}
+}
+
+func probe(ctx context.Context, c *http.Client, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.CopyN(io.Discard, resp.Body, 4096)
+	resp.Body.Close()
+	return resp.StatusCode >= 200 && resp.StatusCode < 300
+}
