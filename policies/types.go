@@ -2,6 +2,8 @@ package policies
 
 import (
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/headroom-dev/headroom/binpack/catalog"
 )
 
 // APIVersion is the only apiVersion this package reads.
@@ -21,6 +23,12 @@ type Policy struct {
 	Cluster    Cluster      `json:"cluster"`
 	Classes    []ModelClass `json:"classes"`
 	NodeGroups []NodeGroup  `json:"nodeGroups"`
+
+	// index maps "Kind/name" to where the document came from, so findings
+	// can name file, line and column. Nil for a Policy built in code.
+	index map[string]*docIndex
+	// cat is the catalog with spec.catalog applied, set by Default.
+	cat *catalog.Catalog
 }
 
 // Class returns the model class with the given name.
@@ -201,9 +209,14 @@ type Resources struct {
 	Memory resource.Quantity `json:"memory,omitempty"`
 }
 
+// ProfileCPU is the Profile of a ServiceProfile that runs on a CPU-only
+// nodegroup (GPU empty), for classes such as retrievers and document stores.
+const ProfileCPU = "cpu"
+
 // ServiceProfile is how one replica of a class serves on one GPU slice
 // profile. Profile is a MIG profile name of GPU ("3g.40gb"), "whole" for a
-// whole GPU, or "timesliced" for a share of a time-sliced GPU.
+// whole GPU, "timesliced" for a share of a time-sliced GPU, or "cpu" (GPU
+// empty) for a CPU-only replica sized by spec.resources.
 type ServiceProfile struct {
 	GPU         string      `json:"gpu"`
 	Profile     string      `json:"profile"`
