@@ -24,7 +24,7 @@ type LogNormal struct {
 // (the smaller root; the larger one gives a distribution whose median
 // falls far below its mean). A solution exists for m <= q <= m exp(z^2/2),
 // i.e. p95 up to about 3.87 x the mean. Example: mean 38 ms, p95 70 ms gives
-// s = 0.412, mu = -3.355 (median 34.9 ms).
+// s = 0.427, mu = -3.361 (median 34.7 ms).
 func FitLogNormal(mean, p95 time.Duration) (LogNormal, error) {
 	m, q := mean.Seconds(), p95.Seconds()
 	if m <= 0 {
