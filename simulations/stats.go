@@ -1,0 +1,281 @@
+package simulations
+
+import (
+	"time"
+)
+
+// scrapeRec is one class's numbers over one scrape interval, as Prometheus
+// would hold them after scraping the router.
+type scrapeRec struct {
+	at                          int64
+	arrivals, completed, errors float64
+	within                      float64
+	inflight                    float64 // sampled at the scrape
+	lat                         hist    // coarse, b=3
+}
+
+type classAcc struct {
+	arrivals, completed, within, timeouts, drops, interrupted float64
+	lat                                                       hist // fine, b=6
+	slo                                                       int64
+	cur                                                       scrapeRec
+	ring                                                      []scrapeRec
+	ringNext, ringN                                           int
+	// chart period accumulators
+	chArr, chDone, chWithin, chErr float64
+	chLat                          hist
+}
+
+// CostKey is a nodegroup and capacity type.
+type costKey struct{ ng, capacity string }
+
+type runStats struct {
+	classes        []classAcc
+	initial        bool
+	costs          map[costKey]float64
+	nodeHours      map[costKey]float64
+	gpuUsed        float64 // MiB x scrape samples
+	gpuTotal       float64
+	scrape         int64
+	chartEvery     int
+	scrapesInChart int
+	timeline       Timeline
+	scratch        hist
+}
+
+// ringLen bounds the longest window ClassStats answers: 40 scrapes (10
+// minutes at 15s).
+const ringLen = 40
+
+func newRunStats(w *World, chartEvery int) *runStats {
+	s := &runStats{classes: make([]classAcc, len(w.classes)), costs: map[costKey]float64{},
+		nodeHours: map[costKey]float64{}, scrape: int64(w.opt.ScrapeInterval), chartEvery: max(chartEvery, 1),
+		scratch: newHist(3)}
+	for c := range s.classes {
+		a := &s.classes[c]
+		a.lat = newHist(6)
+		a.slo = w.classes[c].slo
+		a.cur.lat = newHist(3)
+		a.chLat = newHist(3)
+		a.ring = make([]scrapeRec, ringLen)
+		for i := range a.ring {
+			a.ring[i].lat = newHist(3)
+		}
+	}
+	for _, c := range w.classes {
+		s.timeline.Classes = append(s.timeline.Classes, c.name)
+	}
+	for _, g := range w.ngs {
+		if g.gpu != nil {
+			s.timeline.NodeGroups = append(s.timeline.NodeGroups, g.name)
+		}
+	}
+	return s
+}
+
+func (s *runStats) arrivalMass(c int, m float64) {
+	a := &s.classes[c]
+	a.arrivals += m
+	a.cur.arrivals += m
+}
+
+func (s *runStats) timeoutMass(c int, m float64) {
+	a := &s.classes[c]
+	a.timeouts += m
+	a.cur.errors += m
+}
+
+func (s *runStats) arrival(c int) {
+	a := &s.classes[c]
+	a.arrivals++
+	a.cur.arrivals++
+}
+
+func (s *runStats) done(c int, lat int64) {
+	a := &s.classes[c]
+	a.completed++
+	a.cur.completed++
+	a.lat.add(lat, 1)
+	a.cur.lat.add(lat, 1)
+	if lat <= a.slo {
+		a.within++
+		a.cur.within++
+	}
+}
+
+func (s *runStats) timeout(c int) {
+	a := &s.classes[c]
+	a.timeouts++
+	a.cur.errors++
+}
+
+func (s *runStats) drop(c int) {
+	a := &s.classes[c]
+	a.drops++
+	a.cur.errors++
+}
+
+func (s *runStats) interrupted(c int, n float64, _ int64) {
+	a := &s.classes[c]
+	a.interrupted += n
+	a.cur.errors += n
+}
+
+// doneMass records flow-level completions: mass requests whose latency is
+// distributed as F (ns), with share within of them inside the SLO.
+func (s *runStats) doneMass(c int, mass, within float64, F func(float64) float64, lo, hi float64) {
+	if mass <= 0 {
+		return
+	}
+	a := &s.classes[c]
+	a.completed += mass
+	a.cur.completed += mass
+	a.within += mass * within
+	a.cur.within += mass * within
+	a.lat.addCDF(mass, F, lo, hi)
+	a.cur.lat.addCDF(mass, F, lo, hi)
+}
+
+func (s *runStats) nodeCost(ng *ngInfo, hours float64) {
+	k := costKey{ng.name, ng.capacity}
+	s.costs[k] += ng.price * hours
+	s.nodeHours[k] += hours
+}
+
+// scrapeNow closes the current scrape interval of every class at time t.
+func (s *runStats) scrapeNow(w *World, t int64) {
+	for c := range s.classes {
+		a := &s.classes[c]
+		inflight := float64(len(w.rq[c]))
+		for _, pi := range w.ready[c] {
+			inflight += float64(w.pods[pi].outstanding())
+		}
+		if w.flow != nil {
+			inflight = w.flow.inflight[c]
+		}
+		a.cur.inflight = inflight
+		a.cur.at = t
+		slot := &a.ring[a.ringNext]
+		slot.lat, a.cur.lat = a.cur.lat, slot.lat
+		lat := slot.lat
+		*slot = a.cur
+		slot.lat = lat
+		a.cur = scrapeRec{lat: a.cur.lat}
+		a.cur.lat.reset()
+		a.ringNext = (a.ringNext + 1) % ringLen
+		a.ringN = min(a.ringN+1, ringLen)
+		a.chArr += slot.arrivals
+		a.chDone += slot.completed
+		a.chWithin += slot.within
+		a.chErr += slot.errors
+		a.chLat.merge(&slot.lat)
+	}
+	// GPU memory: used by replicas on ready nodes over all GPU memory of
+	// ready GPU nodes.
+	used, total := 0.0, 0.0
+	for i := range w.nodes {
+		n := &w.nodes[i]
+		if n.state != nodeReady || w.ngs[n.ng].gpu == nil {
+			continue
+		}
+		total += float64(w.ngs[n.ng].inst.GPUs) * w.ngs[n.ng].gpu.MemoryGiB * 1024
+		for _, sl := range n.slots {
+			if sl.pod >= 0 && w.pods[sl.pod].phase >= podLoading {
+				used += w.classes[w.pods[sl.pod].class].memMiB
+			}
+		}
+	}
+	s.gpuUsed += used
+	s.gpuTotal += total
+	s.scrapesInChart++
+	if s.scrapesInChart >= s.chartEvery {
+		s.chartPoint(w, t)
+	}
+}
+
+// recs returns the scrape records of class c with at in (now-window, now];
+// at least the newest one when window is shorter than the scrape interval.
+func (s *runStats) recs(c int, now, window int64, f func(*scrapeRec)) int {
+	a := &s.classes[c]
+	n := 0
+	for k := 1; k <= a.ringN; k++ {
+		r := &a.ring[(a.ringNext-k+ringLen)%ringLen]
+		if r.at > now {
+			continue
+		}
+		if r.at <= now-window && n > 0 {
+			break
+		}
+		f(r)
+		n++
+		if r.at <= now-window {
+			break // the newest record, older than a window shorter than the scrape interval
+		}
+	}
+	return n
+}
+
+// Timeline is what the report charts: one point per chart step.
+type Timeline struct {
+	Step       time.Duration `json:"step"`
+	Classes    []string      `json:"classes"`
+	NodeGroups []string      `json:"nodeGroups"`
+	Points     []Point       `json:"points"`
+}
+
+// Point is the state at the end of one chart step.
+type Point struct {
+	T time.Duration `json:"t"` // offset from the start
+	// Per class, in Timeline.Classes order.
+	Rate       []float64 `json:"rate"`       // arrivals, req/s
+	Capacity   []float64 `json:"capacity"`   // req/s the ready replicas serve at full concurrency
+	Replicas   []int     `json:"replicas"`   // ready replicas
+	P95        []float64 `json:"p95Ms"`      // p95 latency over the step, ms
+	Attainment []float64 `json:"attainment"` // share within SLO over the step (NaN-free: 1 when idle)
+	BandLo     []float64 `json:"bandLo,omitempty"`
+	BandHi     []float64 `json:"bandHi,omitempty"`
+	// Per nodegroup, in Timeline.NodeGroups order: nodes booting or ready.
+	Nodes []int `json:"nodes"`
+	// Cost is the cumulative cost in $ so far.
+	Cost float64 `json:"cost"`
+}
+
+func (s *runStats) chartPoint(w *World, t int64) {
+	dt := float64(s.scrapesInChart) * float64(s.scrape) / 1e9
+	p := Point{T: time.Duration(t)}
+	for c := range s.classes {
+		a := &s.classes[c]
+		p.Rate = append(p.Rate, a.chArr/dt)
+		capa := 0.0
+		for _, pi := range w.ready[c] {
+			pd := &w.pods[pi]
+			capa += float64(pd.conc) / w.classes[c].profiles[pd.prof].mean
+		}
+		p.Capacity = append(p.Capacity, capa)
+		p.Replicas = append(p.Replicas, len(w.ready[c]))
+		p.P95 = append(p.P95, float64(a.chLat.quantile(0.95))/1e6)
+		att := 1.0
+		if n := a.chDone + a.chErr; n > 0 {
+			att = a.chWithin / n
+		}
+		p.Attainment = append(p.Attainment, att)
+		if w.bander != nil {
+			lo, hi, ok := w.bander.Band(w.classes[c].name)
+			if !ok {
+				lo, hi = -1, -1
+			}
+			p.BandLo = append(p.BandLo, lo)
+			p.BandHi = append(p.BandHi, hi)
+		}
+		a.chArr, a.chDone, a.chWithin, a.chErr = 0, 0, 0, 0
+		a.chLat.reset()
+	}
+	for g := range w.ngs {
+		if w.ngs[g].gpu != nil {
+			p.Nodes = append(p.Nodes, len(w.liveNodes(g)))
+		}
+	}
+	p.Cost = w.costSoFar()
+	s.timeline.Points = append(s.timeline.Points, p)
+	s.scrapesInChart = 0
+}
