@@ -23,6 +23,9 @@ type docIndex struct {
 	object string // "ModelClass/reader-de"
 	start  pos
 	fields map[string]pos // field path -> position of its value
+	// bad holds the paths that failed to decode: they were reported once
+	// and later checks stay quiet about them.
+	bad map[string]bool
 }
 
 // at returns the position of path, or of its nearest ancestor that the file
@@ -67,6 +70,10 @@ var (
 )
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+	if d.idx.bad == nil {
+		d.idx.bad = map[string]bool{}
+	}
+	d.idx.bad[path] = true
 	*d.findings = append(*d.findings, Finding{
 		File: d.idx.file, Line: n.Line, Column: n.Column, Object: d.idx.object,
 		Field: path, Message: fmt.Sprintf(format, args...),

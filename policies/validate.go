@@ -46,6 +46,9 @@ func (v *validator) add(kind, name, path, format string, args ...any) {
 		key = indexKey(KindCluster, "")
 	}
 	if idx := v.p.index[key]; idx != nil {
+		if idx.bad[path] {
+			return // the decoder reported this field already
+		}
 		at := idx.at(path)
 		f.File, f.Line, f.Column = idx.file, at.line, at.col
 	}
@@ -117,7 +120,11 @@ func (v *validator) enum(kind, name, path, value string, allowed ...string) bool
 	if kind == KindCluster {
 		name = v.p.Cluster.Name
 	}
-	v.add(kind, name, path, "%q is not one of %s%s", value, strings.Join(allowed, ", "), suggest(value, allowed))
+	hint := suggest(value, allowed)
+	if !strings.HasPrefix(hint, " (did you mean") {
+		hint = ""
+	}
+	v.add(kind, name, path, "%q is not one of %s%s", value, strings.Join(allowed, ", "), hint)
 	return false
 }
 
@@ -385,8 +392,10 @@ func (v *validator) checkClass(c *ModelClass) {
 	v.checkSLO(c)
 	v.checkScaling(c)
 	v.checkPlacement(c)
-	if _, err := parseMaxUnavailable(s.Disruption.MaxUnavailable, 100); err != nil {
-		add("spec.disruption.maxUnavailable", "%v", err)
+	if s.Disruption.MaxUnavailable != v.p.Cluster.Spec.Disruption.MaxUnavailable { // the cluster's is reported there
+		if _, err := parseMaxUnavailable(s.Disruption.MaxUnavailable, 100); err != nil {
+			add("spec.disruption.maxUnavailable", "%v", err)
+		}
 	}
 	if v.p.Cluster.Spec.Tenancy == TenancyDedicated && len(s.Tenants) != 1 && v.usesGPU(c) {
 		add("spec.tenants", "with cluster tenancy dedicated a GPU class serves exactly one tenant; split it into one class per tenant")
