@@ -137,7 +137,7 @@ func TestDefaults(t *testing.T) {
 	ng := p.NodeGroups[0].Spec
 	cl := p.Cluster.Spec
 	tests := []struct {
-		name     string
+		name      string
 		got, want any
 	}{
 		{"tenancy", cl.Tenancy, TenancyShared},
