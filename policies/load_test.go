@@ -269,3 +269,11 @@ func TestValidateBuiltInCode(t *testing.T) {
 		t.Fatalf("got %v", f)
 	}
 }
+
+func replaceOnce(t testing.TB, s, old, new string) string {
+	t.Helper()
+	if strings.Count(s, old) != 1 {
+		t.Fatalf("%q occurs %d times", old, strings.Count(s, old))
+	}
+	return strings.Replace(s, old, new, 1)
+}
