@@ -57,7 +57,7 @@ func TestMinReplicasAt(t *testing.T) {
 func TestMinReplicasAtCapsAndOverlaps(t *testing.T) {
 	c := &ModelClass{Spec: ModelClassSpec{Scaling: Scaling{MinReplicas: 1, MaxReplicas: 5, ScheduledMinimums: []ScheduledMinimum{
 		{Cron: "0 8 * * *", Duration: D(4 * time.Hour), MinReplicas: 3},
-		{Cron: "0 10 * * *", Duration: D(4 * time.Hour), MinReplicas: 9}, // above max: capped
+		{Cron: "0 10 * * *", Duration: D(4 * time.Hour), MinReplicas: 9},  // above max: capped
 		{Cron: "not a cron", Duration: D(24 * time.Hour), MinReplicas: 4}, // ignored
 	}}}}
 	day := func(h int) time.Time { return time.Date(2026, 1, 5, h, 0, 0, 0, time.UTC) }
