@@ -1,0 +1,152 @@
+package forecast
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestOnlineColdStartThenChoice(t *testing.T) {
+	on := NewOnline(Options{Step: time.Minute})
+	p := on.Predict(t0, 5*time.Minute, 0.95)
+	if p.Point != 0 || !strings.Contains(p.Reason, "no observations") {
+		t.Fatalf("empty: %+v", p)
+	}
+	on.Observe(t0, 10)
+	on.Observe(t0.Add(time.Minute), 20)
+	p = on.Predict(t0.Add(time.Minute), 5*time.Minute, 0.95)
+	if p.Method != Persistence || p.Point != 20 || math.Abs(p.Upper-30) > 1e-9 || !strings.Contains(p.Reason, "cold start") {
+		t.Fatalf("cold start: %+v", p)
+	}
+	s := Synthetic(SyntheticOptions{Step: time.Minute, Len: 3000, Base: 100, Daily: 0.5, Noise: 0.03, Seed: 2})
+	for i, v := range s.Values {
+		on.Observe(t0.Add(time.Duration(i+2)*time.Minute), v)
+	}
+	now := t0.Add(3001 * time.Minute)
+	p = on.Predict(now, 5*time.Minute, 0.95)
+	if strings.Contains(p.Reason, "cold start") || p.Upper < p.Point {
+		t.Fatalf("after 3000 points: %+v", p)
+	}
+	// Quantiles are ordered in q.
+	if lo, hi := on.Predict(now, 5*time.Minute, 0.5), on.Predict(now, 5*time.Minute, 0.99); lo.Upper > hi.Upper {
+		t.Fatalf("q50 upper %g > q99 upper %g", lo.Upper, hi.Upper)
+	}
+}
+
+func TestOnlineDecorators(t *testing.T) {
+	on := NewOnline(Options{Step: time.Minute, ColdMargin: 0.01, Margin: 0.1, Floor: 100, PeakWindow: 3 * time.Minute})
+	for i, v := range []float64{5, 50, 5, 5} {
+		on.Observe(t0.Add(time.Duration(i)*time.Minute), v)
+	}
+	p := on.Predict(t0.Add(3*time.Minute), time.Minute, 0.95)
+	if p.Upper != 100 || !strings.Contains(p.Reason, "floor") {
+		t.Fatalf("floor: %+v", p)
+	}
+	on2 := NewOnline(Options{Step: time.Minute, ColdMargin: 0.01, Margin: 0.1, PeakWindow: 3 * time.Minute})
+	for i, v := range []float64{5, 50, 5, 5} {
+		on2.Observe(t0.Add(time.Duration(i)*time.Minute), v)
+	}
+	p = on2.Predict(t0.Add(3*time.Minute), time.Minute, 0.95)
+	// cold start upper = 50*1.01 = 50.5 (the peak is within the 10 cold points); margin 10% -> 55.55.
+	if math.Abs(p.Upper-55.55) > 1e-9 || !strings.Contains(p.Reason, "margin") {
+		t.Fatalf("margin: %+v", p)
+	}
+}
+
+func TestOnlineOutlierHeldThenReplaced(t *testing.T) {
+	on := NewOnline(Options{Step: time.Minute})
+	for i := range 20 {
+		on.Observe(t0.Add(time.Duration(i)*time.Minute), 10)
+	}
+	on.Observe(t0.Add(20*time.Minute), 1e9) // held
+	if on.Len() != 20 {
+		t.Fatalf("outlier not held: len %d", on.Len())
+	}
+	on.Observe(t0.Add(21*time.Minute), 12)
+	if on.Len() != 22 || on.hist[20] != 11 {
+		t.Fatalf("outlier not replaced: %v", on.hist[18:])
+	}
+	// A level shift is kept.
+	on.Observe(t0.Add(22*time.Minute), 500)
+	on.Observe(t0.Add(23*time.Minute), 510)
+	if on.hist[len(on.hist)-2] != 500 || on.hist[len(on.hist)-1] != 510 {
+		t.Fatalf("level shift lost: %v", on.hist[18:])
+	}
+}
+
+func TestOnlineGapsOrderAndMemory(t *testing.T) {
+	on := NewOnline(Options{Step: time.Minute, History: time.Hour})
+	on.Observe(t0, 10)
+	on.Observe(t0.Add(4*time.Minute), 50) // 3 missing steps, interpolated
+	want := []float64{10, 20, 30, 40, 50}
+	for i, w := range want {
+		if on.hist[i] != w {
+			t.Fatalf("gap fill %v, want %v", on.hist, want)
+		}
+	}
+	on.Observe(t0.Add(3*time.Minute), 1)             // out of order
+	on.Observe(t0.Add(4*time.Minute+time.Second), 1) // same step
+	on.Observe(t0.Add(5*time.Minute), math.NaN())
+	on.Observe(t0.Add(5*time.Minute), -3) // a counter reset
+	if on.Dropped != 4 || on.Len() != 5 {
+		t.Fatalf("dropped %d len %d", on.Dropped, on.Len())
+	}
+	for i := range 10000 {
+		on.Observe(t0.Add(time.Duration(i+6)*time.Minute), float64(i%60))
+		if i%500 == 0 {
+			on.Predict(t0.Add(time.Duration(i+6)*time.Minute), 5*time.Minute, 0.9)
+		}
+	}
+	if on.Len() >= 2*60 {
+		t.Fatalf("history grew to %d points, capacity 60", on.Len())
+	}
+	// A gap longer than the history starts over.
+	on.Observe(t0.Add(30*24*time.Hour), 7)
+	if on.Len() != 1 {
+		t.Fatalf("after a long gap len %d", on.Len())
+	}
+}
+
+// TestOnlineProperties: whatever the input, predictions are finite and
+// non-negative, and the upper quantile does not decrease with q.
+func TestOnlineProperties(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		step := time.Duration(rapid.SampledFrom([]int{10, 60, 600}).Draw(rt, "step")) * time.Second
+		on := NewOnline(Options{
+			Step:          step,
+			Margin:        rapid.Float64Range(0, 1).Draw(rt, "margin"),
+			PeakWindow:    time.Duration(rapid.IntRange(0, 5).Draw(rt, "peak")) * step,
+			ReselectEvery: time.Duration(rapid.IntRange(1, 50).Draw(rt, "reselect")) * step,
+		})
+		n := rapid.IntRange(0, 400).Draw(rt, "n")
+		vals := rapid.SliceOfN(rapid.OneOf(
+			rapid.Float64Range(0, 1000),
+			rapid.Float64Range(0, 1000),
+			rapid.SampledFrom([]float64{0, math.NaN(), math.Inf(1), -1, 1e15}),
+		), n, n).Draw(rt, "values")
+		tt := t0
+		for i, v := range vals {
+			tt = tt.Add(time.Duration(rapid.IntRange(0, 3).Draw(rt, "advance")) * step)
+			on.Observe(tt, v)
+			if i%25 == 24 || i == len(vals)-1 {
+				h := time.Duration(rapid.IntRange(1, 30).Draw(rt, "h")) * step
+				prev := -1.0
+				for _, q := range []float64{0.5, 0.8, 0.95, 0.99} {
+					p := on.Predict(tt, h, q)
+					if math.IsNaN(p.Point) || math.IsNaN(p.Upper) || p.Point < 0 || p.Upper < 0 || math.IsInf(p.Upper, 0) {
+						rt.Fatalf("bad prediction %+v", p)
+					}
+					if p.Upper < prev-1e-9*math.Abs(prev) {
+						rt.Fatalf("upper at q=%g is %g, below %g at a lower q", q, p.Upper, prev)
+					}
+					prev = p.Upper
+				}
+			}
+		}
+	})
+}

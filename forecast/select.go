@@ -1,0 +1,482 @@
+package forecast
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// SelectOptions configures model choice by backtest. The zero value, with
+// Horizon set, is usable.
+type SelectOptions struct {
+	// Horizon is how far ahead the forecast is for (required, > 0).
+	Horizon time.Duration
+	// Quantile is the quantile the backtest scores with the pinball loss;
+	// 0 means DefaultQuantile.
+	Quantile float64
+	// Methods are the candidates; nil means all.
+	Methods []Method
+	// EvalWindow is the recent history the candidates are scored on; 0
+	// means DefaultEvalWindow. It is cut to half the history when longer.
+	EvalWindow time.Duration
+	// MinEval is the fewest scored forecasts for a choice by backtest; with
+	// fewer, Select falls back to persistence. 0 means DefaultMinEval.
+	MinEval int
+	// OutlierFactor is the single-point outlier threshold (see clean); 0
+	// means DefaultOutlierFactor, a value <= 1 turns outlier removal off.
+	OutlierFactor float64
+}
+
+// Defaults for SelectOptions.
+const (
+	DefaultQuantile   = 0.95
+	DefaultEvalWindow = 3 * 24 * time.Hour
+	DefaultMinEval    = 20
+)
+
+func (o SelectOptions) withDefaults() (SelectOptions, error) {
+	if o.Horizon <= 0 {
+		return o, errors.New("forecast horizon must be positive")
+	}
+	if o.Quantile == 0 {
+		o.Quantile = DefaultQuantile
+	}
+	if !(o.Quantile > 0 && o.Quantile < 1) {
+		return o, fmt.Errorf("quantile %g out of (0, 1)", o.Quantile)
+	}
+	if o.Methods == nil {
+		o.Methods = AllMethods()
+	}
+	for _, m := range o.Methods {
+		if _, err := ParseMethod(string(m)); err != nil {
+			return o, err
+		}
+	}
+	if o.EvalWindow <= 0 {
+		o.EvalWindow = DefaultEvalWindow
+	}
+	if o.MinEval <= 0 {
+		o.MinEval = DefaultMinEval
+	}
+	if o.OutlierFactor == 0 {
+		o.OutlierFactor = DefaultOutlierFactor
+	}
+	return o, nil
+}
+
+// Candidate is one method's result in a backtest: its fitted parameters and
+// loss, or why it was not considered.
+type Candidate struct {
+	Method  Method  `json:"method"`
+	Params  Params  `json:"params"`
+	Loss    float64 `json:"loss"`              // mean pinball loss at the quantile, rate units
+	Skipped string  `json:"skipped,omitempty"` // why it was not scored
+}
+
+// Selection is the outcome of choosing a model for one series.
+type Selection struct {
+	Method   Method  `json:"method"`
+	Params   Params  `json:"params"`
+	Horizon  int     `json:"horizonSteps"`
+	Quantile float64 `json:"quantile"`
+	Loss     float64 `json:"loss"`
+	// Scored is how many forecasts the backtest scored per candidate.
+	Scored int `json:"scored"`
+	// Candidates holds every method considered, in AllMethods order.
+	Candidates []Candidate `json:"candidates"`
+	Reason     string      `json:"reason"`
+	// Filled and Replaced count the gaps filled and outliers replaced
+	// before fitting.
+	Filled, Replaced int `json:"-"`
+
+	resid residualSketch // scaled residuals of the chosen model, sorted
+	scale float64        // scale floor of the residuals (see residualScale)
+	spec  spectrum       // for Spectral
+}
+
+// scaleFloorFraction: residuals are scaled by max(forecast, this fraction
+// of the series mean), so the band is proportional to the forecast where
+// load is high and does not collapse to zero where it is nearly idle.
+const scaleFloorFraction = 0.05
+
+func residualScale(y []float64) float64 {
+	s := 0.0
+	for _, v := range y {
+		s += v
+	}
+	if len(y) > 0 {
+		s /= float64(len(y))
+	}
+	return scaleFloorFraction*s + 1e-9
+}
+
+// Select chooses the estimator for a series by rolling-origin backtest over
+// its recent history: every candidate (with its parameters fitted on the
+// same history) forecasts Horizon ahead from every origin whose target lies
+// in the evaluation window; the forecasts become a q-quantile band with the
+// empirical q-quantile of the scaled errors, and the candidate with the
+// lowest mean pinball loss at q wins (ties: the earlier method in
+// AllMethods). With too little history it chooses persistence.
+func Select(s Series, opts SelectOptions) (Selection, error) {
+	if err := checkStep(s.Step); err != nil {
+		return Selection{}, err
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return Selection{}, err
+	}
+	y, filled, replaced := clean(s.Values, o.OutlierFactor)
+	sel := selectClean(y, s.Step, o, newScratch())
+	sel.Filled, sel.Replaced = filled, replaced
+	return sel, nil
+}
+
+// SelectMany runs Select over many series with up to workers goroutines
+// (0 means GOMAXPROCS). Results are in input order; errs[i] is Select's
+// error for series i.
+func SelectMany(series []Series, opts SelectOptions, workers int) ([]Selection, []error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	out := make([]Selection, len(series))
+	errs := make([]error, len(series))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := newScratch()
+			for i := range next {
+				s := series[i]
+				if err := checkStep(s.Step); err != nil {
+					errs[i] = err
+					continue
+				}
+				o, err := opts.withDefaults()
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				y, f, r := clean(s.Values, o.OutlierFactor)
+				out[i] = selectClean(y, s.Step, o, sc)
+				out[i].Filled, out[i].Replaced = f, r
+			}
+		}()
+	}
+	for i := range series {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out, errs
+}
+
+// scratch holds per-goroutine buffers reused across passes.
+type scratch struct {
+	resid, scale, tmp []float64
+	best, winner      []float64
+	persist           []float64
+}
+
+// persistenceEdge is how much lower (relative) another method's backtest
+// loss must be than persistence's for it to be chosen.
+const persistenceEdge = 0.03
+
+func newScratch() *scratch { return &scratch{} }
+
+// evalPlan says which forecasts a backtest scores.
+type evalPlan struct {
+	h        int     // horizon in steps
+	from     int     // first target index scored
+	q        float64 // quantile
+	scaleMin float64 // residual scale floor
+}
+
+// selectClean is Select on a cleaned series.
+func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) Selection {
+	h := stepsFor(o.Horizon, step)
+	n := len(y)
+	evalLen := int(o.EvalWindow / step)
+	evalLen = min(evalLen, n/2)
+	sel := Selection{Horizon: h, Quantile: o.Quantile}
+	if evalLen-h < o.MinEval {
+		sel.Method = Persistence
+		sel.Reason = fmt.Sprintf("cold start: %d points of history is too little to backtest a %d-step horizon (need %d scored forecasts)", n, h, o.MinEval)
+		sel.Candidates = []Candidate{{Method: Persistence, Skipped: "cold start"}}
+		return sel
+	}
+	plan := evalPlan{h: h, from: n - evalLen, q: o.Quantile, scaleMin: residualScale(y)}
+	sel.Scored = evalLen
+	daily, weekly := periodOf(24*time.Hour, step), periodOf(7*24*time.Hour, step)
+	hasZero := false
+	for _, v := range y[:plan.from] {
+		if v <= 0 {
+			hasZero = true
+			break
+		}
+	}
+	var spec spectrum
+	bestLoss := math.Inf(1)
+	for _, m := range allMethods {
+		if !contains(o.Methods, m) {
+			continue
+		}
+		c := Candidate{Method: m}
+		// The model must be initialized before the first scored origin.
+		origin0 := plan.from - h
+		switch m {
+		case SeasonalNaiveDaily, HoltWintersDaily, HoltWintersDailyMul:
+			if daily < 2 || origin0 < daily {
+				c.Skipped = fmt.Sprintf("needs %d points (a day) before the evaluation window, has %d", daily, origin0)
+			}
+		case SeasonalNaiveWeekly, HoltWintersWeekly, HoltWintersWeekMul:
+			if weekly < 2 || origin0 < weekly {
+				c.Skipped = fmt.Sprintf("needs %d points (a week) before the evaluation window, has %d", weekly, origin0)
+			}
+		case Spectral:
+			// Fitted on the history before the evaluation window, so the
+			// backtest is out of sample like everyone else's.
+			spec = fitSpectrum(y[:origin0], periodOf(24*time.Hour, step))
+			if len(spec.comp) == 0 {
+				c.Skipped = "no periodic component found"
+			}
+		}
+		if (m == HoltWintersDailyMul || m == HoltWintersWeekMul) && hasZero && c.Skipped == "" {
+			c.Skipped = "multiplicative season needs a history without zeros"
+		}
+		if c.Skipped == "" {
+			c.Params, c.Loss = fit(m, y, step, plan, spec, sc)
+			if m == Persistence {
+				sc.persist = append(sc.persist[:0], sc.best...)
+			}
+			if c.Loss < bestLoss {
+				bestLoss = c.Loss
+				sel.Method, sel.Params, sel.Loss = m, c.Params, c.Loss
+				sc.winner = append(sc.winner[:0], sc.best...)
+			}
+		}
+		sel.Candidates = append(sel.Candidates, c)
+	}
+	// Parsimony: a method beats persistence only by a clear margin, so noise
+	// in the backtest does not swap a robust forecaster for a fragile one.
+	for _, c := range sel.Candidates {
+		if c.Method == Persistence && c.Skipped == "" && sel.Method != Persistence && sel.Loss > (1-persistenceEdge)*c.Loss {
+			sel.Method, sel.Params, sel.Loss = Persistence, c.Params, c.Loss
+			sc.winner = append(sc.winner[:0], sc.persist...)
+		}
+	}
+	if sel.Method == "" { // every candidate skipped
+		sel.Method = Persistence
+		sel.Reason = "no candidate could be scored; persistence"
+		return sel
+	}
+	sel.resid = newSketch(sc.winner)
+	sel.scale = plan.scaleMin
+	if sel.Method == Spectral {
+		// The live model uses the periods of the whole history.
+		if sel.spec = fitSpectrum(y, daily); len(sel.spec.comp) == 0 {
+			sel.spec = spec
+		}
+		sel.Params.Periods = sel.spec.periods
+	}
+	sel.Reason = selectionReason(sel)
+	return sel
+}
+
+func selectionReason(sel Selection) string {
+	r := fmt.Sprintf("%s (%s) has the lowest pinball loss at q=%g over %d forecasts %d steps ahead: %.4g", sel.Method, sel.Params, sel.Quantile, sel.Scored-sel.Horizon, sel.Horizon, sel.Loss)
+	for _, c := range sel.Candidates {
+		if c.Method == sel.Method {
+			continue
+		}
+		if c.Skipped != "" {
+			r += fmt.Sprintf("; %s skipped: %s", c.Method, c.Skipped)
+		} else {
+			r += fmt.Sprintf("; %s %.4g", c.Method, c.Loss)
+		}
+	}
+	return r
+}
+
+func contains(ms []Method, m Method) bool {
+	for _, x := range ms {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// periodOf returns the whole number of steps in d, or 0 if d is not a
+// multiple of step.
+func periodOf(d, step time.Duration) int {
+	if step <= 0 || d%step != 0 {
+		return 0
+	}
+	return int(d / step)
+}
+
+// Parameter grids. Smoothing parameters are fitted by coordinate descent
+// over these grids, minimizing the same backtest loss the choice uses, so
+// they are tuned for the horizon and quantile asked for (a direct multi-step
+// criterion rather than one-step squared error; Hyndman et al. 2008, ch. 5).
+var (
+	alphaGrid  = []float64{0.05, 0.15, 0.35, 0.7}
+	betaGrid   = []float64{0, 0.05}
+	gammaGrid  = []float64{0.05, 0.15, 0.4}
+	holtBeta   = []float64{0.02, 0.1, 0.3}
+	specAlpha  = []float64{0.02, 0.1, 0.3, 0.7}
+	dampingPhi = 0.98
+)
+
+// warmup is how many steps before the first scored origin a candidate's
+// state is built from in a backtest: the rolling-origin backtest needs the
+// state at each origin, not the whole history, and starting later saves
+// most of the fitting time on long histories. It is a season plus three days
+// for daily models, a season plus a day for weekly ones (initialization, then adaptation), one day for
+// the others (an EWMA with alpha >= 0.05 forgets its start in ~100 steps).
+func warmup(m Method, step time.Duration) int {
+	day := int(24 * time.Hour / step)
+	switch m {
+	case SeasonalNaiveDaily, HoltWintersDaily, HoltWintersDailyMul:
+		return 4 * day
+	case SeasonalNaiveWeekly, HoltWintersWeekly, HoltWintersWeekMul:
+		return 8 * day
+	}
+	return max(day, 100)
+}
+
+// newModel builds a fresh model for m with parameters p, whose first
+// consumed value will be index start of the series.
+func newModel(m Method, p Params, spec spectrum, start int) model {
+	switch m {
+	case SeasonalNaiveDaily, SeasonalNaiveWeekly:
+		return newSeasonalNaive(p.Period)
+	case EWMA:
+		return &ewmaModel{alpha: p.Alpha}
+	case Holt:
+		return &holtModel{alpha: p.Alpha, beta: p.Beta, phi: p.Phi}
+	case HoltWintersDaily, HoltWintersWeekly:
+		return newHW(p, false)
+	case HoltWintersDailyMul, HoltWintersWeekMul:
+		return newHW(p, true)
+	case Spectral:
+		return newSpectral(spec, p.Alpha, start)
+	}
+	return &persistModel{}
+}
+
+// fit fits m's parameters on y and returns them with their loss; the
+// winning pass's scaled residuals are left in sc.best.
+func fit(m Method, y []float64, step time.Duration, plan evalPlan, spec spectrum, sc *scratch) (Params, float64) {
+	var p Params
+	var axes []struct {
+		set  func(*Params, float64)
+		grid []float64
+	}
+	axis := func(set func(*Params, float64), grid []float64) {
+		axes = append(axes, struct {
+			set  func(*Params, float64)
+			grid []float64
+		}{set, grid})
+	}
+	setA := func(p *Params, v float64) { p.Alpha = v }
+	setB := func(p *Params, v float64) { p.Beta = v }
+	setG := func(p *Params, v float64) { p.Gamma = v }
+	switch m {
+	case SeasonalNaiveDaily, HoltWintersDaily, HoltWintersDailyMul:
+		p.Period = periodOf(24*time.Hour, step)
+	case SeasonalNaiveWeekly, HoltWintersWeekly, HoltWintersWeekMul:
+		p.Period = periodOf(7*24*time.Hour, step)
+	}
+	switch m {
+	case EWMA:
+		p.Alpha = alphaGrid[1]
+		axis(setA, alphaGrid)
+	case Holt:
+		p.Alpha, p.Beta, p.Phi = alphaGrid[2], holtBeta[0], dampingPhi
+		axis(setA, alphaGrid)
+		axis(setB, holtBeta)
+	case HoltWintersDaily, HoltWintersDailyMul, HoltWintersWeekly, HoltWintersWeekMul:
+		p.Alpha, p.Beta, p.Gamma, p.Phi = alphaGrid[1], betaGrid[0], gammaGrid[1], dampingPhi
+		axis(setA, alphaGrid)
+		axis(setG, gammaGrid)
+		if m == HoltWintersDaily || m == HoltWintersDailyMul {
+			axis(setB, betaGrid) // a weekly season has too few cycles to fit a trend too
+		}
+	case Spectral:
+		p.Alpha = specAlpha[1]
+		p.Periods = spec.periods
+		axis(setA, specAlpha)
+	}
+	start := max(0, plan.from-plan.h-warmup(m, step))
+	best := score(newModel(m, p, spec, start), y, start, plan, sc)
+	sc.best = append(sc.best[:0], sc.resid...)
+	// Coordinate descent: one sweep over each axis in turn, starting from
+	// the middle of the grids.
+	for _, ax := range axes {
+		cur := p
+		for _, v := range ax.grid {
+			trial := cur
+			ax.set(&trial, v)
+			if trial.Alpha == cur.Alpha && trial.Beta == cur.Beta && trial.Gamma == cur.Gamma {
+				continue // already scored
+			}
+			l := score(newModel(m, trial, spec, start), y, start, plan, sc)
+			if l < best {
+				best, p = l, trial
+				sc.best = append(sc.best[:0], sc.resid...)
+			}
+		}
+	}
+	return p, best
+}
+
+// score runs md over y and returns the mean pinball loss of its q-quantile
+// band over the evaluation window, leaving the scaled residuals in sc.resid.
+// The band at each origin is f + c*max(f, scaleMin), with c the empirical
+// q-quantile of the scaled residuals (y-f)/max(f, scaleMin) over the window.
+func score(md model, y []float64, start int, plan evalPlan, sc *scratch) float64 {
+	sc.resid, sc.scale = sc.resid[:0], sc.scale[:0]
+	h := plan.h
+	last := len(y) - h
+	for t := start; t < last; t++ {
+		md.update(y[t])
+		if t+h < plan.from {
+			continue
+		}
+		f := clampRate(md.forecast(h))
+		s := f
+		if s < plan.scaleMin {
+			s = plan.scaleMin
+		}
+		sc.resid = append(sc.resid, (y[t+h]-f)/s)
+		sc.scale = append(sc.scale, s)
+	}
+	if len(sc.resid) == 0 {
+		return math.Inf(1)
+	}
+	sc.tmp = append(sc.tmp[:0], sc.resid...)
+	c := empiricalQuantile(sc.tmp, plan.q)
+	loss := 0.0
+	for i, r := range sc.resid {
+		loss += sc.scale[i] * (Pinball(plan.q, r, c) + Pinball(0.5, r, 0))
+	}
+	return loss / float64(len(sc.resid))
+}
+
+// clampRate makes any model output a usable rate: NaN becomes 0, negative
+// becomes 0, +Inf becomes MaxFloat64.
+func clampRate(v float64) float64 {
+	switch {
+	case math.IsNaN(v) || v < 0:
+		return 0
+	case math.IsInf(v, 1):
+		return math.MaxFloat64
+	}
+	return v
+}
