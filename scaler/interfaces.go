@@ -113,6 +113,16 @@ type Cluster interface {
 type ClusterState struct {
 	Nodes []Node
 	Pods  []Pod
+	// Deployments are the replica counts last set per class (the
+	// Deployment's spec.replicas). Optional: a class without one is
+	// taken to have as many replicas as it has pods not failed.
+	Deployments []Deployment
+}
+
+// Deployment is a class's Deployment as the core sees it.
+type Deployment struct {
+	Class    string
+	Replicas int
 }
 
 // Node is one worker node.
@@ -167,6 +177,16 @@ type Cloud interface {
 	SetDesiredSize(ctx context.Context, nodegroup string, size int) error
 	// Interruptions returns the spot interruption notices pending at now.
 	Interruptions(ctx context.Context, now time.Time) ([]Interruption, error)
+}
+
+// NodeRemover is an optional extension of Cloud: remove one named node and
+// shrink its nodegroup by one in the same call, so that scale-down removes
+// the node headroom drained and not one the cloud picks. Real: Auto Scaling
+// TerminateInstanceInAutoScalingGroup with ShouldDecrementDesiredCapacity
+// (EKS managed nodegroups are ASGs underneath). A Cloud without it gets
+// SetDesiredSize(desired-1), which lets the cloud choose the instance.
+type NodeRemover interface {
+	RemoveNode(ctx context.Context, nodegroup, node string) error
 }
 
 // NodeGroupState is a nodegroup's size as the cloud reports it.

@@ -175,10 +175,10 @@ func Behave(st *BehaviorState, b Behavior, current, raw int, now time.Time) (int
 
 	up, down := raw, raw
 	for _, r := range st.Recs {
-		if now.Sub(r.At) <= b.Up.Stabilization {
+		if now.Sub(r.At) < b.Up.Stabilization {
 			up = min(up, r.Replicas)
 		}
-		if now.Sub(r.At) <= b.Down.Stabilization {
+		if now.Sub(r.At) < b.Down.Stabilization {
 			down = max(down, r.Replicas)
 		}
 	}
