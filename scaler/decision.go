@@ -74,26 +74,26 @@ type ClassDecision struct {
 	DataOK     bool   `json:"dataOK"`
 	DataReason string `json:"dataReason,omitempty"`
 
-	ObservedRate float64 `json:"observedRate"`
-	ShortRate    float64 `json:"shortRate"`
-	Forecast     float64 `json:"forecast"`
-	ForecastUp   float64 `json:"forecastUpper"`
-	Method       string  `json:"forecastMethod,omitempty"`
+	ObservedRate float64       `json:"observedRate"`
+	ShortRate    float64       `json:"shortRate"`
+	Forecast     float64       `json:"forecast"`
+	ForecastUp   float64       `json:"forecastUpper"`
+	Method       string        `json:"forecastMethod,omitempty"`
 	Horizon      time.Duration `json:"horizon"`
-	PlannedRate  float64 `json:"plannedRate"`
+	PlannedRate  float64       `json:"plannedRate"`
 
 	Profile          string  `json:"profile"`
 	PreferredProfile string  `json:"preferredProfile,omitempty"`
 	ProfileReason    string  `json:"profileReason,omitempty"`
 	Multiplier       float64 `json:"serviceMultiplier"`
 
-	Needed      int  `json:"needed"`
-	Panic       int  `json:"panicReplicas,omitempty"`
-	Panicking   bool `json:"panicking,omitempty"`
-	Floor, Max  int
-	Current     int `json:"current"`
-	Ready       int `json:"ready"`
-	Desired     int `json:"desired"`
+	Needed     int  `json:"needed"`
+	Panic      int  `json:"panicReplicas,omitempty"`
+	Panicking  bool `json:"panicking,omitempty"`
+	Floor, Max int
+	Current    int `json:"current"`
+	Ready      int `json:"ready"`
+	Desired    int `json:"desired"`
 
 	PredictedP95 time.Duration `json:"predictedLatency"`
 	ObservedP95  time.Duration `json:"observedLatency"`
