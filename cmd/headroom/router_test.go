@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/headroom-dev/headroom/router"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestRouterHashKey(t *testing.T) {
+	code, out, errs := runCLI(t, "acme-key-1\n", "router", "hash-key")
+	if code != 0 || strings.TrimSpace(out) != router.HashKey("acme-key-1") {
+		t.Fatalf("code %d out %q err %q", code, out, errs)
+	}
+	if code, _, _ := runCLI(t, "", "router", "hash-key"); code == 0 {
+		t.Fatal("an empty key must fail")
+	}
+}
+
+func TestRouterCheck(t *testing.T) {
+	code, out, errs := runCLI(t, "", "router", "check", "--config", "../../router/testdata/router.yaml")
+	if code != 0 || !strings.HasPrefix(out, "ok: 2 classes, 3 versions, 2 tenants") {
+		t.Fatalf("code %d out %q err %q", code, out, errs)
+	}
+	code, out, _ = runCLI(t, "", "router", "check", "--config", "../../router/testdata/router.yaml", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"maxBodyBytes": 1048576`) {
+		t.Fatalf("json: code %d out %q", code, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	_ = os.WriteFile(bad, []byte("models: []\nbogus: 1\n"), 0o644)
+	code, _, errs = runCLI(t, "", "router", "check", "--config", bad)
+	if code != 1 || !strings.Contains(errs, "unknown field") {
+		t.Fatalf("bad config: code %d err %q", code, errs)
+	}
+	if code, _, errs := runCLI(t, "", "router"); code != 1 || !strings.Contains(errs, "--config is required") {
+		t.Fatalf("no config: code %d err %q", code, errs)
+	}
+}
+
+// TestRouterAndEmulatorCommands runs both servers in-process on loopback
+// and sends one request through.
+func TestRouterAndEmulatorCommands(t *testing.T) {
+	eaddr, raddr := freePort(t), freePort(t)
+	cfg := filepath.Join(t.TempDir(), "router.yaml")
+	_ = os.WriteFile(cfg, []byte(fmt.Sprintf(`
+listen: %q
+server: {drainDelay: 10ms}
+healthCheck: {interval: 100ms}
+models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
+tenants: [{name: acme, keySHA256: [%s]}]
+`, raddr, eaddr, router.HashKey("k"))), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 2)
+	for _, args := range [][]string{
+		{"emulate-reader", "--listen", eaddr, "--class", "a", "--service-mean", "1ms", "--service-p95", "1ms", "--load-delay", "200ms"},
+		{"router", "--config", cfg},
+	} {
+		a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard}
+		root := newRootCmd(a)
+		root.SetArgs(args)
+		go func() {
+			if err := root.ExecuteContext(ctx); err != nil {
+				t.Errorf("%v: %v", args[0], err)
+			}
+			done <- 0
+		}()
+	}
+	defer func() {
+		cancel()
+		<-done
+		<-done
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + raddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the router never became ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	req, _ := http.NewRequest("POST", "http://"+raddr+"/infer", strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer k")
+	req.Header.Set("X-Model-Class", "a")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"model":"a"`) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	resp, err = http.Get("http://" + raddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `headroom_router_requests_total{class="a",code="200",tenant="acme"} 1`) {
+		t.Fatalf("metrics lack the request:\n%s", body)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
