@@ -1,0 +1,273 @@
+package binpack
+
+import (
+	"math"
+	"time"
+)
+
+// The lower bound.
+//
+// The pattern (layout) formulation of packing, relaxed to an LP:
+//
+//	min  Σ_g price_g Σ_L x_gL                         (GPUs of group g with layout L)
+//	s.t. Σ_o cap_co y_co >= D_c                       (demand of class c)
+//	     Σ_{o on-demand} cap_co y_co >= f_c D_c        (on-demand fraction)
+//	     Σ_o y_co >= max(minReplicas_c, 1)             (at least one replica)
+//	     Σ_c a_cor y_co <= Σ_L b_Lr x_gL               (slots and memory r of group g)
+//	     min_g <= Σ_L x_gL <= max_g                    (nodegroup size, in GPUs)
+//	     x, y >= 0
+//
+// Relaxing the slot rows with prices π_r >= 0 (Lagrange, Held-Karp style)
+// splits it: each class buys its cheapest options at prices π, and each
+// group runs its most valuable layout, at min_g GPUs if that layout is
+// worth less than the GPU and at max_g if more. For every π >= 0 the sum,
+// L(π), is at most the LP optimum and so at most the cost of any feasible
+// plan (weak duality); max_π L(π) equals the LP optimum (strong duality).
+// The solver raises L by projected subgradient ascent with Polyak steps
+// (Held, Wolfe, Crowder 1974) and reports the best L seen: a proven bound
+// whatever the number of iterations. lpBound solves the same LP exactly
+// with gonum's simplex on small instances, and the tests check the two
+// agree.
+//
+// The class part uses the LP value D_c((1-f)a + f b), where a is the
+// cheapest price per unit of capacity over all options and b over
+// on-demand ones, and strengthens it with max(minReplicas,1) replicas at
+// the cheapest option's price, which any integer plan pays too.
+
+type boundResult struct {
+	value float64   // best proven lower bound
+	lp    float64   // L(π) without the integer strengthening, at best π
+	pi    []float64 // slot prices at the best bound
+	// alloc[c][j] is the averaged share of class c's demand the LP puts on
+	// its candidate j: a primal estimate recovered from the iterates.
+	alloc [][]float64
+	iters int
+}
+
+// evalState is scratch space for evaluating L(π).
+type evalState struct {
+	grad   []float64
+	choice [][2]int // per class: cheapest candidate, cheapest on-demand
+}
+
+// eval returns the LP Lagrangian, its integer-strengthened value, and
+// leaves a supergradient of the LP Lagrangian in st.grad.
+func (m *model) eval(pi []float64, st *evalState) (lp, strong float64) {
+	for i := range st.grad {
+		st.grad[i] = 0
+	}
+	for ci, cm := range m.classes {
+		st.choice[ci] = [2]int{-1, -1}
+		if len(cm.cands) == 0 || cm.demand == 0 && cm.minRep == 0 {
+			continue
+		}
+		a, b, minCost := math.Inf(1), math.Inf(1), math.Inf(1)
+		ia, ib := -1, -1
+		for j := range cm.cands {
+			cd := &cm.cands[j]
+			cost := pi[cd.res]
+			if cd.memRes >= 0 {
+				cost += pi[cd.memRes] * cd.mem
+			}
+			minCost = math.Min(minCost, cost)
+			r := cost / cd.cap
+			if r < a || (r == a && cd.list/cd.cap < cm.cands[ia].list/cm.cands[ia].cap) {
+				a, ia = r, j
+			}
+			if cd.od && (r < b || (r == b && cd.list/cd.cap < cm.cands[ib].list/cm.cands[ib].cap)) {
+				b, ib = r, j
+			}
+		}
+		f := cm.f
+		if ib < 0 {
+			f = 0 // no on-demand option: the plan will report it; the bound drops the row
+		}
+		v := cm.demand * ((1-f)*a + f*b)
+		lp += v
+		strong += math.Max(v, float64(max(cm.minRep, 1))*minCost)
+		st.choice[ci] = [2]int{ia, ib}
+		if ia >= 0 && 1-f > 0 {
+			m.addUsage(st.grad, &cm.cands[ia], cm.demand*(1-f)/cm.cands[ia].cap)
+		}
+		if ib >= 0 && f > 0 {
+			m.addUsage(st.grad, &cm.cands[ib], cm.demand*f/cm.cands[ib].cap)
+		}
+	}
+	for _, g := range m.groups {
+		best, bi := 0.0, -1
+		for li, pt := range g.patterns {
+			w := m.patternValue(g, pt, pi)
+			if w > best {
+				best, bi = w, li
+			}
+		}
+		rc := g.gpuPrice - best
+		n := g.minGPUs
+		if rc < 0 {
+			n = m.gpuCap(g)
+		}
+		lp += n * rc
+		strong += n * rc
+		if bi >= 0 {
+			pt := g.patterns[bi]
+			for k := range g.kinds {
+				st.grad[g.res0+k] -= n * pt.supply[k]
+			}
+			if g.memRes >= 0 {
+				st.grad[g.memRes] -= n * pt.supply[len(g.kinds)]
+			}
+		}
+	}
+	return lp, strong
+}
+
+func (m *model) addUsage(grad []float64, cd *cand, replicas float64) {
+	grad[cd.res] += replicas
+	if cd.memRes >= 0 {
+		grad[cd.memRes] += replicas * cd.mem
+	}
+}
+
+func (m *model) patternValue(g *group, pt pattern, pi []float64) float64 {
+	w := 0.0
+	for k := range g.kinds {
+		w += pt.supply[k] * pi[g.res0+k]
+	}
+	if g.memRes >= 0 {
+		w += pt.supply[len(g.kinds)] * pi[g.memRes]
+	}
+	return w
+}
+
+// initialPrices prices each slot by its share of a GPU: a feasible start
+// (no layout is worth more than its GPU).
+func (m *model) initialPrices() []float64 {
+	pi := make([]float64, m.nres)
+	for _, g := range m.groups {
+		for k, kind := range g.kinds {
+			pi[g.res0+k] = g.gpuPrice * m.share(g, kind, 0)
+		}
+		if g.memRes >= 0 {
+			pi[g.res0] = g.gpuPrice / 2 / float64(g.ng.TimeSlices)
+			pi[g.memRes] = g.gpuPrice / 2 / g.gpu.MemoryGiB
+		}
+		m.project(g, pi)
+	}
+	return pi
+}
+
+// project scales a group's prices down so that no layout is worth more
+// than the GPU when the group has no max size (else L would charge it
+// for an unbounded number of GPUs).
+func (m *model) project(g *group, pi []float64) {
+	if g.ng.Max > 0 {
+		return
+	}
+	best := 0.0
+	for _, pt := range g.patterns {
+		best = math.Max(best, m.patternValue(g, pt, pi))
+	}
+	if best > g.gpuPrice && best > 0 {
+		s := g.gpuPrice / best
+		for k := range g.kinds {
+			pi[g.res0+k] *= s
+		}
+		if g.memRes >= 0 {
+			pi[g.memRes] *= s
+		}
+	}
+}
+
+// bound runs the subgradient ascent. target is the cost of a known plan
+// (an upper bound on the optimum) for the Polyak step.
+func (m *model) bound(target float64, opts Options, now func() time.Time) boundResult {
+	st := &evalState{grad: make([]float64, m.nres), choice: make([][2]int, len(m.classes))}
+	pi := m.initialPrices()
+	res := boundResult{value: math.Inf(-1), lp: math.Inf(-1), alloc: make([][]float64, len(m.classes))}
+	for ci, cm := range m.classes {
+		res.alloc[ci] = make([]float64, len(cm.cands))
+	}
+	lambda, stall := 2.0, 0
+	dir := make([]float64, m.nres)
+	const deflect = 0.0
+	avgN := 0.0
+	for it := 0; it < opts.BoundIterations; it++ {
+		res.iters = it + 1
+		lp, strong := m.eval(pi, st)
+		if strong > res.value {
+			res.value = strong
+		}
+		if res.pi == nil || lp > res.lp+1e-9*math.Abs(res.lp) {
+			res.lp = lp
+			res.pi = append(res.pi[:0], pi...)
+			stall = 0
+		} else if stall++; stall >= 40 {
+			lambda /= 2
+			stall = 0
+		}
+		// Average the classes' choices over the iterations (ergodic
+		// primal recovery), giving later iterates more weight.
+		avgN++
+		w := math.Max(1/avgN, 0.05)
+		for ci, cm := range m.classes {
+			ch := st.choice[ci]
+			row := res.alloc[ci]
+			for j := range row {
+				row[j] *= 1 - w
+			}
+			if ch[0] < 0 {
+				continue
+			}
+			f := cm.f
+			if ch[1] < 0 {
+				f = 0
+			}
+			row[ch[0]] += w * (1 - f)
+			if ch[1] >= 0 {
+				row[ch[1]] += w * f
+			}
+		}
+		// Deflect the direction with the previous one (Camerini, Fratta,
+		// Maffioli 1975): it damps the zig-zag of plain subgradients.
+		norm := 0.0
+		for r, gr := range st.grad {
+			d := gr + deflect*dir[r]
+			if pi[r] <= 0 && d < 0 {
+				d = 0 // projected: the price stays at 0
+			}
+			dir[r] = d
+			norm += d * d
+		}
+		if norm < 1e-18 || lambda < 1e-4 {
+			break
+		}
+		if !opts.Deadline.IsZero() && it%16 == 15 && !now().Before(opts.Deadline) {
+			break
+		}
+		// Aim a little above the best bound so far (a variable target
+		// value), never above the known plan's cost.
+		aim := target
+		if res.lp > 0 {
+			aim = math.Min(target, res.lp*1.03)
+		}
+		gap := aim - lp
+		if gap <= 1e-9*math.Abs(target) {
+			gap = 0.01 * math.Abs(target)
+		}
+		step := lambda * gap / norm
+		for r := range pi {
+			pi[r] = math.Max(0, pi[r]+step*dir[r])
+		}
+		for _, g := range m.groups {
+			m.project(g, pi)
+		}
+	}
+	if res.pi == nil {
+		res.pi = pi
+	}
+	if math.IsInf(res.value, -1) {
+		res.value = 0
+	}
+	res.value = math.Max(res.value, 0)
+	return res
+}

@@ -1,0 +1,410 @@
+package binpack
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/headroom-dev/headroom/binpack/catalog"
+)
+
+// model is a Problem compiled for the solver: nodegroups with their slot
+// kinds and legal layouts (patterns), and per class the candidate
+// (nodegroup, slot kind) pairs it may use. Resources are numbered globally:
+// one per (nodegroup, slot kind), plus one memory resource per time-sliced
+// nodegroup.
+type model struct {
+	p        *Problem
+	cat      *catalog.Catalog
+	groups   []*group
+	classes  []*classM
+	nres     int
+	resGroup []int
+	// unplaced are classes with no candidate at all.
+	unplaced []Unplaced
+	byName   map[string]int
+}
+
+type group struct {
+	idx       int
+	ng        NodeGroup
+	gpu       *catalog.GPU
+	gpn       int
+	nodePrice float64
+	gpuPrice  float64
+	spot      bool
+	kinds     []string
+	res0      int
+	memRes    int // global memory resource of a time-sliced group, or -1
+	patterns  []pattern
+	minGPUs   float64
+	maxGPUs   float64 // +Inf without a max
+}
+
+// pattern is one legal layout of a GPU as a supply of resources (indexed
+// locally: kinds, then memory for time-sliced groups).
+type pattern struct {
+	supply []float64
+	layout catalog.Layout
+}
+
+type cand struct {
+	g      int
+	kind   int // local kind index in the group
+	res    int // global slot resource
+	memRes int // global memory resource, or -1
+	mem    float64
+	cap    float64
+	od     bool
+	list   float64 // list $/h of one replica's share of a GPU
+	opt    int     // index into Class.Options
+}
+
+type classM struct {
+	i       int
+	c       *Class
+	demand  float64 // requests/s, or replicas when the class counts replicas
+	minRep  int
+	f       float64
+	cands   []cand
+	ub      int // replicas a minimal plan can give the class, at most
+	rejects []string
+}
+
+func (m *model) res(g *group, kind int) int { return g.res0 + kind }
+
+// compile checks the problem and builds the model. Input errors (bad numbers,
+// unknown names) are returned as a *ProblemError; classes that are valid but
+// fit nowhere go to m.unplaced.
+func compile(p *Problem) (*model, error) {
+	cat := p.Catalog
+	if cat == nil {
+		cat = catalog.Default()
+	}
+	m := &model{p: p, cat: cat, byName: map[string]int{}}
+	var errs []error
+	groupNames := map[string]bool{}
+	for i := range p.NodeGroups {
+		g, err := m.compileGroup(i, p.NodeGroups[i])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if groupNames[g.ng.Name] {
+			errs = append(errs, fmt.Errorf("nodegroup %q: defined twice", g.ng.Name))
+			continue
+		}
+		groupNames[g.ng.Name] = true
+		g.idx = len(m.groups)
+		m.groups = append(m.groups, g)
+	}
+	for _, g := range m.groups {
+		g.res0 = m.nres
+		for range g.kinds {
+			m.resGroup = append(m.resGroup, g.idx)
+		}
+		m.nres += len(g.kinds)
+		if g.memRes >= 0 {
+			g.memRes = m.nres
+			m.resGroup = append(m.resGroup, g.idx)
+			m.nres++
+		}
+	}
+	for i := range p.Classes {
+		c := &p.Classes[i]
+		cm, err := m.compileClass(i, c, groupNames)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, dup := m.byName[c.Name]; dup {
+			errs = append(errs, &ClassError{Class: c.Name, Reason: "defined twice"})
+			continue
+		}
+		m.byName[c.Name] = len(m.classes)
+		if len(cm.cands) == 0 && cm.demand > 0 {
+			m.unplaced = append(m.unplaced, Unplaced{Class: c.Name, Rate: c.Rate, Replicas: c.Replicas,
+				Reason: "no allowed slice fits: " + strings.Join(cm.rejects, "; ")})
+		}
+		m.classes = append(m.classes, cm)
+	}
+	if math.IsNaN(p.ChangeCost) || p.ChangeCost < 0 {
+		errs = append(errs, fmt.Errorf("changeCost must be a non-negative number, got %v", p.ChangeCost))
+	}
+	if len(errs) > 0 {
+		return nil, &ProblemError{Errs: errs}
+	}
+	m.setBounds()
+	return m, nil
+}
+
+func (m *model) compileGroup(i int, ng NodeGroup) (*group, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("nodegroup %q: %s", ng.Name, fmt.Sprintf(format, args...))
+	}
+	if ng.Name == "" {
+		return nil, fmt.Errorf("nodegroup %d: name is empty", i)
+	}
+	it, ok := m.cat.Instance(ng.InstanceType)
+	if !ok {
+		return nil, fail("unknown instance type %q", ng.InstanceType)
+	}
+	if it.GPUs == 0 {
+		return nil, fail("instance type %s has no GPU", it.Name)
+	}
+	gpu, _ := m.cat.GPU(it.GPU)
+	if ng.CapacityType == "" {
+		ng.CapacityType = OnDemand
+	}
+	if ng.CapacityType != OnDemand && ng.CapacityType != Spot {
+		return nil, fail("capacityType %q is not on-demand or spot", ng.CapacityType)
+	}
+	if ng.Mode == "" {
+		ng.Mode = ModeWhole
+	}
+	if ng.Min < 0 || ng.Max < 0 || (ng.Max > 0 && ng.Min > ng.Max) {
+		return nil, fail("size min %d, max %d: want 0 <= min <= max (max 0 = no limit)", ng.Min, ng.Max)
+	}
+	if math.IsNaN(ng.Price) || ng.Price < 0 {
+		return nil, fail("price must not be negative")
+	}
+	price := ng.Price
+	if price == 0 {
+		price = it.Price(ng.CapacityType)
+	}
+	g := &group{ng: ng, gpu: gpu, gpn: it.GPUs, nodePrice: price, gpuPrice: price / float64(it.GPUs),
+		spot: ng.CapacityType == Spot, memRes: -1, maxGPUs: math.Inf(1), minGPUs: float64(ng.Min * it.GPUs)}
+	if ng.Max > 0 {
+		g.maxGPUs = float64(ng.Max * it.GPUs)
+	}
+	switch ng.Mode {
+	case ModeMIGDynamic:
+		if !gpu.MIG {
+			return nil, fail("mode mig-dynamic on %s, which has no MIG", gpu.Name)
+		}
+		for _, p := range gpu.Profiles {
+			g.kinds = append(g.kinds, p.Name)
+		}
+		g.kinds = append(g.kinds, catalog.ProfileWhole)
+		seen := map[string]bool{}
+		for _, l := range gpu.Layouts(true) {
+			sup := make([]float64, len(g.kinds))
+			for _, pl := range l {
+				sup[slices.Index(g.kinds, pl.Profile)]++
+			}
+			key := fmt.Sprint(sup)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			g.patterns = append(g.patterns, pattern{supply: sup, layout: l})
+		}
+		whole := make([]float64, len(g.kinds))
+		whole[len(whole)-1] = 1
+		g.patterns = append(g.patterns, pattern{supply: whole})
+	case ModeMIGFixed:
+		if !gpu.MIG {
+			return nil, fail("mode mig-fixed on %s, which has no MIG", gpu.Name)
+		}
+		if len(ng.Layout) == 0 {
+			return nil, fail("mode mig-fixed needs a layout")
+		}
+		if err := gpu.ValidateLayout(ng.Layout); err != nil {
+			return nil, fail("%v", err)
+		}
+		counts := ng.Layout.Counts()
+		for _, p := range gpu.Profiles {
+			if counts[p.Name] > 0 {
+				g.kinds = append(g.kinds, p.Name)
+			}
+		}
+		sup := make([]float64, len(g.kinds))
+		for k, name := range g.kinds {
+			sup[k] = float64(counts[name])
+		}
+		g.patterns = []pattern{{supply: sup, layout: slices.Clone(ng.Layout)}}
+	case ModeWhole:
+		g.kinds = []string{catalog.ProfileWhole}
+		g.patterns = []pattern{{supply: []float64{1}}}
+	case ModeTimeSliced:
+		if ng.TimeSlices < 1 {
+			return nil, fail("mode time-sliced needs timeSlices >= 1")
+		}
+		g.kinds = []string{catalog.ProfileTimeSliced}
+		g.memRes = 0 // numbered in compile
+		g.patterns = []pattern{{supply: []float64{float64(ng.TimeSlices), gpu.MemoryGiB}}}
+	default:
+		return nil, fail("unknown mode %q (want mig-dynamic, mig-fixed, whole or time-sliced)", ng.Mode)
+	}
+	return g, nil
+}
+
+func badNumber(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) || x < 0 }
+
+func (m *model) compileClass(i int, c *Class, groupNames map[string]bool) (*classM, error) {
+	fail := func(format string, args ...any) error {
+		return &ClassError{Class: c.Name, Reason: fmt.Sprintf(format, args...)}
+	}
+	if c.Name == "" {
+		return nil, fmt.Errorf("class %d: name is empty", i)
+	}
+	switch {
+	case badNumber(c.Rate):
+		return nil, fail("rate must be a finite non-negative number, got %v", c.Rate)
+	case c.Replicas < 0:
+		return nil, fail("replicas must not be negative, got %d", c.Replicas)
+	case c.Rate > 0 && c.Replicas > 0:
+		return nil, fail("set rate or replicas, not both")
+	case c.MinReplicas < 0:
+		return nil, fail("minReplicas must not be negative, got %d", c.MinReplicas)
+	case math.IsNaN(c.MinOnDemandFraction) || c.MinOnDemandFraction < 0 || c.MinOnDemandFraction > 1:
+		return nil, fail("minOnDemandFraction must be in [0,1], got %v", c.MinOnDemandFraction)
+	}
+	spot := c.Spot
+	if spot == "" {
+		spot = SpotAllowed
+	}
+	if spot != SpotNever && spot != SpotAllowed && spot != SpotPreferred {
+		return nil, fail("spot %q is not never, allowed or preferred", c.Spot)
+	}
+	for _, name := range c.NodeGroups {
+		if !groupNames[name] {
+			return nil, fail("unknown nodegroup %q", name)
+		}
+	}
+	cm := &classM{i: i, c: c, minRep: c.MinReplicas, f: c.MinOnDemandFraction}
+	if c.Rate > 0 {
+		cm.demand = c.Rate
+	} else {
+		cm.demand = float64(c.Replicas)
+	}
+	if spot == SpotNever {
+		cm.f = 1
+	}
+	for oi, o := range c.Options {
+		gpu, ok := m.cat.GPU(o.GPU)
+		if !ok {
+			return nil, fail("option %d: unknown GPU %q", oi, o.GPU)
+		}
+		prof, ok := gpu.Profile(o.Profile)
+		if !ok {
+			return nil, fail("option %d: %s has no profile %q (valid: %s)", oi, gpu.Name, o.Profile, strings.Join(gpu.ProfileNames(), ", "))
+		}
+		if badNumber(o.MemoryGiB) {
+			return nil, fail("option %d: memoryGiB must be a finite non-negative number, got %v", oi, o.MemoryGiB)
+		}
+		capacity := 1.0
+		if c.Rate > 0 {
+			if badNumber(o.Capacity) || o.Capacity == 0 {
+				return nil, fail("option %d (%s %s): capacity must be a positive number of requests/s, got %v", oi, o.GPU, o.Profile, o.Capacity)
+			}
+			capacity = o.Capacity
+		}
+		if o.MemoryGiB > prof.UsableGiB {
+			cm.rejects = append(cm.rejects, fmt.Sprintf("%s %s has %.2f GiB usable, replica needs %.2f", o.GPU, o.Profile, prof.UsableGiB, o.MemoryGiB))
+			continue
+		}
+		found := false
+		for _, g := range m.groups {
+			if g.gpu.Name != gpu.Name {
+				continue
+			}
+			if len(c.NodeGroups) > 0 && !slices.Contains(c.NodeGroups, g.ng.Name) {
+				continue
+			}
+			if g.spot && spot == SpotNever {
+				continue
+			}
+			if len(g.ng.Tenants) > 0 && !slices.Contains(g.ng.Tenants, c.Tenant) {
+				continue
+			}
+			k := slices.Index(g.kinds, o.Profile)
+			if k < 0 {
+				continue
+			}
+			found = true
+			cd := cand{g: g.idx, kind: k, memRes: -1, mem: o.MemoryGiB, cap: capacity, od: !g.spot, opt: oi}
+			cd.list = g.gpuPrice * m.share(g, o.Profile, o.MemoryGiB)
+			cm.cands = append(cm.cands, cd)
+		}
+		if !found {
+			cm.rejects = append(cm.rejects, fmt.Sprintf("%s %s: no allowed nodegroup offers it", o.GPU, o.Profile))
+		}
+	}
+	return cm, nil
+}
+
+// share is the fraction of a GPU one replica of profile takes, by its
+// scarcest dimension: the list-price yardstick for reasons and FFD.
+func (m *model) share(g *group, profile string, mem float64) float64 {
+	switch profile {
+	case catalog.ProfileWhole:
+		return 1
+	case catalog.ProfileTimeSliced:
+		return math.Max(1/float64(g.ng.TimeSlices), mem/g.gpu.MemoryGiB)
+	}
+	p, _ := g.gpu.Profile(profile)
+	return math.Max(float64(p.Compute)/catalog.ComputeSlices, float64(p.Memory)/catalog.MemorySlices)
+}
+
+// setBounds fills the resource numbers of candidates and the replica upper
+// bounds used to cap unlimited nodegroups in the lower bound.
+func (m *model) setBounds() {
+	for _, cm := range m.classes {
+		minCap, minOD := math.Inf(1), math.Inf(1)
+		for j := range cm.cands {
+			cd := &cm.cands[j]
+			g := m.groups[cd.g]
+			cd.res = g.res0 + cd.kind
+			if g.memRes >= 0 {
+				cd.memRes = g.memRes
+			}
+			minCap = math.Min(minCap, cd.cap)
+			if cd.od {
+				minOD = math.Min(minOD, cd.cap)
+			}
+		}
+		if len(cm.cands) == 0 {
+			continue
+		}
+		// A minimal plan (no replica removable) gives a class at most
+		// enough replicas of its smallest option to cover the demand, the
+		// on-demand share again, and its minimum.
+		ub := max(cm.minRep, int(math.Ceil(cm.demand/minCap))) + 1
+		if cm.f > 0 && !math.IsInf(minOD, 1) {
+			ub += int(math.Ceil(cm.f * cm.demand / minOD))
+		}
+		cm.ub = ub
+	}
+	// Sort candidates for determinism: by group, kind.
+	for _, cm := range m.classes {
+		sort.SliceStable(cm.cands, func(a, b int) bool {
+			x, y := cm.cands[a], cm.cands[b]
+			if x.g != y.g {
+				return x.g < y.g
+			}
+			return x.kind < y.kind
+		})
+	}
+}
+
+// gpuCap is the GPU count the lower bound may assume a nodegroup has at
+// most: its max size, or for a group without one, a GPU for every replica
+// a minimal plan can have (every node of a minimal plan holds a replica).
+func (m *model) gpuCap(g *group) float64 {
+	if !math.IsInf(g.maxGPUs, 1) {
+		return g.maxGPUs
+	}
+	total := 0
+	for _, cm := range m.classes {
+		for _, cd := range cm.cands {
+			if cd.g == g.idx {
+				total += cm.ub
+				break
+			}
+		}
+	}
+	return float64(max(total, g.ng.Min) * g.gpn)
+}

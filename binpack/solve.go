@@ -1,0 +1,369 @@
+package binpack
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// solution is a packing before it becomes a Plan: replicas per class per
+// candidate, GPUs per group.
+type solution struct {
+	reps     [][]int
+	gpus     [][]gpuAlloc
+	unplaced map[int]string // class index -> why demand is short
+	strategy string
+	seats    []tsSeating // filled by materialize
+}
+
+// costFunc prices one replica of class ci on its candidate j.
+type costFunc func(ci, j int) float64
+
+// Solve plans the cheapest packing it can find for the problem and proves a
+// lower bound on the cost of any feasible plan. It is deterministic: the
+// same problem gives the same plan.
+//
+// Input errors (bad numbers, unknown names) return a *ProblemError and no
+// plan. When part of the demand cannot be placed, or the plan breaks the
+// cost ceiling, Solve returns the best partial plan with Plan.Unplaced
+// filled and an *InfeasibleError.
+func Solve(p *Problem) (*Plan, error) {
+	return SolveAt(p, nil)
+}
+
+// SolveAt is Solve with a clock for Options.Deadline; nil uses time.Now
+// only when a deadline is set.
+func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
+	m, err := compile(p)
+	if err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	opts := p.Options.withDefaults()
+
+	ffd := m.solveWith("ffd", m.listCost, nil, packFFD, opts)
+	ffdCost := m.cost(ffd)
+	target := ffdCost
+	if target <= 0 {
+		target = 1
+	}
+	br := m.bound(target, opts, now)
+	best := m.solveWith("lp-guided", m.priceCost(br.pi), br.alloc, packLP, opts)
+	m.improve(best, br.pi, opts)
+	if bc := m.cost(best); !(bc <= ffdCost+1e-9) || len(best.unplaced) > len(ffd.unplaced) {
+		best = ffd
+	}
+	plan := m.materialize(best, br.pi)
+	plan.LowerBound = round6(br.value)
+	if plan.LowerBound > 0 {
+		plan.Gap = round6((plan.CostPerHour - plan.LowerBound) / plan.LowerBound)
+	}
+	return plan, m.planError(plan)
+}
+
+// SolveFFD returns the first-fit-decreasing baseline's plan: each class on
+// its cheapest option by list price, replicas packed largest first into
+// the first GPU with room. For comparison; Solve is never worse.
+func SolveFFD(p *Problem) (*Plan, error) {
+	m, err := compile(p)
+	if err != nil {
+		return nil, err
+	}
+	opts := p.Options.withDefaults()
+	s := m.solveWith("ffd", m.listCost, nil, packFFD, opts)
+	plan := m.materialize(s, nil)
+	return plan, m.planError(plan)
+}
+
+func (m *model) planError(plan *Plan) error {
+	ie := &InfeasibleError{Unplaced: plan.Unplaced, Cost: plan.CostPerHour, Ceiling: m.p.CostCeiling}
+	if m.p.CostCeiling > 0 && plan.CostPerHour > m.p.CostCeiling+1e-9 {
+		ie.OverCeiling = true
+	}
+	if len(ie.Unplaced) == 0 && !ie.OverCeiling {
+		return nil
+	}
+	return ie
+}
+
+func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }
+
+// listCost prices a replica by its share of the GPU at the group's price,
+// with spot-preferred classes nudged to spot on ties.
+func (m *model) listCost(ci, j int) float64 {
+	cm := m.classes[ci]
+	cd := &cm.cands[j]
+	return m.nudge(cm, cd, cd.list)
+}
+
+func (m *model) nudge(cm *classM, cd *cand, cost float64) float64 {
+	if cm.c.Spot == SpotPreferred && !cd.od {
+		return cost * (1 - 1e-6)
+	}
+	return cost
+}
+
+// priceCost prices a replica at the bound's slot prices π, plus a little of
+// its list price to break ties between slots the LP values equally.
+func (m *model) priceCost(pi []float64) costFunc {
+	return func(ci, j int) float64 {
+		cm := m.classes[ci]
+		cd := &cm.cands[j]
+		c := pi[cd.res] + 0.05*cd.list
+		if cd.memRes >= 0 {
+			c += pi[cd.memRes] * cd.mem
+		}
+		return m.nudge(cm, cd, c)
+	}
+}
+
+// solveWith chooses replicas (starting from the LP's shares when alloc is
+// set), packs every group, and moves replicas off groups over their max.
+func (m *model) solveWith(name string, cost costFunc, alloc [][]float64, pack packer, opts Options) *solution {
+	s := &solution{reps: make([][]int, len(m.classes)), gpus: make([][]gpuAlloc, len(m.groups)),
+		unplaced: map[int]string{}, strategy: name}
+	blocked := make([]bool, len(m.groups))
+	for ci, cm := range m.classes {
+		s.reps[ci] = make([]int, len(cm.cands))
+		if alloc != nil {
+			for j, share := range alloc[ci] {
+				s.reps[ci][j] = int(math.Floor(share*cm.demand/cm.cands[j].cap + 1e-6))
+			}
+		}
+		m.fill(s, ci, cost, blocked)
+	}
+	m.packAll(s, pack, nil)
+	for round := 0; round < opts.RepairRounds; round++ {
+		if !m.repair(s, cost, blocked, pack) {
+			break
+		}
+	}
+	return s
+}
+
+// fill tops up class ci's replicas so that it meets its on-demand share,
+// its demand and its minimum, each with the cheapest single-option cover
+// among candidates on groups not blocked.
+func (m *model) fill(s *solution, ci int, cost costFunc, blocked []bool) {
+	cm := m.classes[ci]
+	reps := s.reps[ci]
+	if len(cm.cands) == 0 {
+		return
+	}
+	total, od, n := 0.0, 0.0, 0
+	for j, r := range reps {
+		total += float64(r) * cm.cands[j].cap
+		n += r
+		if cm.cands[j].od {
+			od += float64(r) * cm.cands[j].cap
+		}
+	}
+	eps := 1e-9 * math.Max(1, cm.demand)
+	cover := func(need float64, odOnly bool) bool {
+		bj, bn, bc := -1, 0, math.Inf(1)
+		for j := range cm.cands {
+			cd := &cm.cands[j]
+			if blocked[cd.g] || (odOnly && !cd.od) {
+				continue
+			}
+			k := int(math.Ceil(need/cd.cap - 1e-9))
+			if c := float64(k) * cost(ci, j); c < bc {
+				bj, bn, bc = j, k, c
+			}
+		}
+		if bj < 0 {
+			return false
+		}
+		reps[bj] += bn
+		total += float64(bn) * cm.cands[bj].cap
+		n += bn
+		if cm.cands[bj].od {
+			od += float64(bn) * cm.cands[bj].cap
+		}
+		return true
+	}
+	if need := cm.f*cm.demand - od; need > eps {
+		if !cover(need, true) {
+			s.unplaced[ci] = m.blockedReason(cm, blocked, true)
+		}
+	}
+	if need := cm.demand - total; need > eps {
+		if !cover(need, false) {
+			s.unplaced[ci] = m.blockedReason(cm, blocked, false)
+		}
+	}
+	want := cm.minRep
+	if cm.demand > 0 {
+		want = max(want, 1)
+	}
+	for ; n < want; n++ {
+		bj, bc := -1, math.Inf(1)
+		for j := range cm.cands {
+			if !blocked[cm.cands[j].g] {
+				if c := cost(ci, j); c < bc {
+					bj, bc = j, c
+				}
+			}
+		}
+		if bj < 0 {
+			s.unplaced[ci] = m.blockedReason(cm, blocked, false)
+			return
+		}
+		reps[bj]++
+	}
+}
+
+func (m *model) blockedReason(cm *classM, blocked []bool, odOnly bool) string {
+	var full []string
+	seen := map[int]bool{}
+	for _, cd := range cm.cands {
+		if odOnly && !cd.od {
+			continue
+		}
+		if blocked[cd.g] && !seen[cd.g] {
+			seen[cd.g] = true
+			g := m.groups[cd.g]
+			full = append(full, fmt.Sprintf("%s (max %d nodes)", g.ng.Name, g.ng.Max))
+		}
+	}
+	what := "demand"
+	if odOnly {
+		what = fmt.Sprintf("on-demand share %.0f%%", cm.f*100)
+		if len(full) == 0 {
+			return what + " cannot be met: no allowed on-demand nodegroup offers a slice that fits"
+		}
+	}
+	return what + " exceeds what nodegroup max sizes allow: " + strings.Join(full, ", ") + " full"
+}
+
+// groupDemand sums the slot demand of group g per kind, and lists its
+// time-sliced replicas.
+func (m *model) groupDemand(s *solution, g *group) ([]int, []tsItem) {
+	d := make([]int, len(g.kinds))
+	var ts []tsItem
+	for ci, cm := range m.classes {
+		for j, r := range s.reps[ci] {
+			cd := &cm.cands[j]
+			if r == 0 || cd.g != g.idx {
+				continue
+			}
+			d[cd.kind] += r
+			if g.memRes >= 0 {
+				for ; r > 0; r-- {
+					ts = append(ts, tsItem{class: ci, mem: cd.mem})
+				}
+			}
+		}
+	}
+	return d, ts
+}
+
+func (m *model) packAll(s *solution, pack packer, only []bool) {
+	for _, g := range m.groups {
+		if only != nil && !only[g.idx] {
+			continue
+		}
+		d, ts := m.groupDemand(s, g)
+		s.gpus[g.idx] = pack(m, g, d, ts)
+	}
+}
+
+// repair moves replicas off groups packed beyond their max size: those
+// whose class loses least by moving go first, to the class's next cheapest
+// candidate on a group not full. It returns whether anything changed.
+func (m *model) repair(s *solution, cost costFunc, blocked []bool, pack packer) bool {
+	changed := false
+	dirty := make([]bool, len(m.groups))
+	for _, g := range m.groups {
+		excess := float64(len(s.gpus[g.idx])) - g.maxGPUs
+		if excess <= 0 {
+			continue
+		}
+		blocked[g.idx] = true
+		type victim struct {
+			ci, j int
+			delta float64
+		}
+		var vs []victim
+		for ci, cm := range m.classes {
+			for j, r := range s.reps[ci] {
+				if r == 0 || cm.cands[j].g != g.idx {
+					continue
+				}
+				here := cost(ci, j) / cm.cands[j].cap
+				alt := math.Inf(1)
+				for k := range cm.cands {
+					if !blocked[cm.cands[k].g] {
+						alt = math.Min(alt, cost(ci, k)/cm.cands[k].cap)
+					}
+				}
+				vs = append(vs, victim{ci, j, alt - here})
+			}
+		}
+		sort.SliceStable(vs, func(a, b int) bool { return vs[a].delta < vs[b].delta })
+		removed := 0.0
+		touched := map[int]bool{}
+		for _, v := range vs {
+			if removed >= excess || math.IsInf(v.delta, 1) {
+				break
+			}
+			cd := &m.classes[v.ci].cands[v.j]
+			share := shareOf(g, g.kinds[cd.kind])
+			if g.memRes >= 0 {
+				share = math.Max(1/float64(g.ng.TimeSlices), cd.mem/g.gpu.MemoryGiB)
+			}
+			for s.reps[v.ci][v.j] > 0 && removed < excess {
+				s.reps[v.ci][v.j]--
+				removed += share
+			}
+			touched[v.ci] = true
+		}
+		if removed == 0 {
+			continue
+		}
+		changed = true
+		dirty[g.idx] = true
+		cis := make([]int, 0, len(touched))
+		for ci := range touched {
+			cis = append(cis, ci)
+		}
+		sort.Ints(cis)
+		for _, ci := range cis {
+			m.fill(s, ci, cost, blocked)
+			for j, r := range s.reps[ci] {
+				if r > 0 {
+					dirty[m.classes[ci].cands[j].g] = true
+				}
+			}
+		}
+	}
+	if changed {
+		m.packAll(s, pack, dirty)
+	}
+	return changed
+}
+
+// nodes is the node count of group g in a solution: enough for its GPUs,
+// at least min, at most max.
+func (m *model) nodes(g *group, n int) int {
+	k := (n + g.gpn - 1) / g.gpn
+	k = max(k, g.ng.Min)
+	if g.ng.Max > 0 {
+		k = min(k, g.ng.Max)
+	}
+	return k
+}
+
+func (m *model) cost(s *solution) float64 {
+	c := 0.0
+	for _, g := range m.groups {
+		c += float64(m.nodes(g, len(s.gpus[g.idx]))) * g.nodePrice
+	}
+	return c
+}
+
+// improve is a hook for local search after packing; see improve.go.
