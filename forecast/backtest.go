@@ -135,7 +135,7 @@ func Backtest(s Series, o BacktestOptions) (BacktestResult, error) {
 		mr.Metrics = acc.metrics(scale)
 		if name != Auto {
 			if k := mr.Chosen[ms[0]]; k < acc.n {
-				mr.Note = fmt.Sprintf("used for %d of %d forecasts; persistence otherwise (%s)", k, acc.n, firstSkip(on, ms[0]))
+				mr.Note = fmt.Sprintf("used for %d of %d forecasts; the cold-start fallback (persistence + margin) otherwise: %s", k, acc.n, firstSkip(on, ms[0]))
 			}
 			mr.Chosen = nil
 		}

@@ -97,7 +97,7 @@ type model interface {
 // persistence: the next value is the last one.
 type persistModel struct{ last float64 }
 
-func (m *persistModel) update(y float64)    { m.last = y }
+func (m *persistModel) update(y float64)     { m.last = y }
 func (m *persistModel) forecast(int) float64 { return m.last }
 
 // seasonalNaive: the value one period before the target.
@@ -107,7 +107,9 @@ type seasonalNaiveModel struct {
 	last float64
 }
 
-func newSeasonalNaive(m int) *seasonalNaiveModel { return &seasonalNaiveModel{ring: make([]float64, m)} }
+func newSeasonalNaive(m int) *seasonalNaiveModel {
+	return &seasonalNaiveModel{ring: make([]float64, m)}
+}
 
 func (s *seasonalNaiveModel) update(y float64) {
 	s.ring[s.t%len(s.ring)] = y
@@ -285,9 +287,9 @@ type spectralModel struct {
 	level float64
 	n     int
 	// cache for forecast(h): rotation by (h-1) steps
-	cacheH   int
-	cosH     []float64
-	sinH     []float64
+	cacheH int
+	cosH   []float64
+	sinH   []float64
 }
 
 // component is a*cos(w t) + b*sin(w t), with (c, s) = (cos, sin) of w*t at

@@ -274,7 +274,15 @@ func (o *Online) choose(now time.Time, key int) *liveModel {
 	}.mustDefaults(), newScratch())
 	lm := &liveModel{sel: sel, chosen: now, histLen: len(o.hist)}
 	if sel.Reason != "" && sel.Scored > 0 && sel.Loss < math.Inf(1) && sel.resid != nil {
-		lm.md = newModel(sel.Method, sel.Params, sel.spec, 0)
+		if sel.Method == Spectral {
+			// Scored with the periods of the history before the backtest
+			// window; run live with those of the whole history.
+			if sp := fitSpectrum(o.hist, periodOf(24*time.Hour, o.opts.Step)); len(sp.comp) > 0 {
+				lm.sel.spec = sp
+				lm.sel.Params.Periods = sp.periods
+			}
+		}
+		lm.md = newModel(sel.Method, lm.sel.Params, lm.sel.spec, 0)
 		for _, v := range o.hist {
 			lm.md.update(v)
 		}

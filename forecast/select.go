@@ -277,11 +277,7 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 	sel.resid = newSketch(sc.winner)
 	sel.scale = plan.scaleMin
 	if sel.Method == Spectral {
-		// The live model uses the periods of the whole history.
-		if sel.spec = fitSpectrum(y, daily); len(sel.spec.comp) == 0 {
-			sel.spec = spec
-		}
-		sel.Params.Periods = sel.spec.periods
+		sel.spec = spec
 	}
 	sel.Reason = selectionReason(sel)
 	return sel
@@ -330,20 +326,22 @@ var (
 	gammaGrid  = []float64{0.05, 0.15, 0.4}
 	holtBeta   = []float64{0.02, 0.1, 0.3}
 	specAlpha  = []float64{0.02, 0.1, 0.3, 0.7}
+	weekAlpha  = []float64{0.05, 0.15, 0.35}
+	weekGamma  = []float64{0.05, 0.15}
 	dampingPhi = 0.98
 )
 
 // warmup is how many steps before the first scored origin a candidate's
 // state is built from in a backtest: the rolling-origin backtest needs the
 // state at each origin, not the whole history, and starting later saves
-// most of the fitting time on long histories. It is a season plus three days
+// most of the fitting time on long histories. It is a season plus two days
 // for daily models, a season plus a day for weekly ones (initialization, then adaptation), one day for
 // the others (an EWMA with alpha >= 0.05 forgets its start in ~100 steps).
 func warmup(m Method, step time.Duration) int {
 	day := int(24 * time.Hour / step)
 	switch m {
 	case SeasonalNaiveDaily, HoltWintersDaily, HoltWintersDailyMul:
-		return 4 * day
+		return 3 * day
 	case SeasonalNaiveWeekly, HoltWintersWeekly, HoltWintersWeekMul:
 		return 8 * day
 	}
@@ -403,10 +401,15 @@ func fit(m Method, y []float64, step time.Duration, plan evalPlan, spec spectrum
 		axis(setB, holtBeta)
 	case HoltWintersDaily, HoltWintersDailyMul, HoltWintersWeekly, HoltWintersWeekMul:
 		p.Alpha, p.Beta, p.Gamma, p.Phi = alphaGrid[1], betaGrid[0], gammaGrid[1], dampingPhi
-		axis(setA, alphaGrid)
-		axis(setG, gammaGrid)
 		if m == HoltWintersDaily || m == HoltWintersDailyMul {
-			axis(setB, betaGrid) // a weekly season has too few cycles to fit a trend too
+			axis(setA, alphaGrid)
+			axis(setG, gammaGrid)
+			axis(setB, betaGrid)
+		} else {
+			// A weekly season has few cycles in the history: a coarser
+			// grid, and no trend fitted on top.
+			axis(setA, weekAlpha)
+			axis(setG, weekGamma)
 		}
 	case Spectral:
 		p.Alpha = specAlpha[1]
@@ -444,6 +447,9 @@ func score(md model, y []float64, start int, plan evalPlan, sc *scratch) float64
 	sc.resid, sc.scale = sc.resid[:0], sc.scale[:0]
 	h := plan.h
 	last := len(y) - h
+	if hw, ok := md.(*hwModel); ok {
+		return scoreHW(hw, y, start, plan, sc)
+	}
 	for t := start; t < last; t++ {
 		md.update(y[t])
 		if t+h < plan.from {
@@ -457,6 +463,32 @@ func score(md model, y []float64, start int, plan evalPlan, sc *scratch) float64
 		sc.resid = append(sc.resid, (y[t+h]-f)/s)
 		sc.scale = append(sc.scale, s)
 	}
+	return finishScore(plan, sc)
+}
+
+// scoreHW is score for Holt-Winters, the most fitted model, with direct
+// calls instead of interface calls (about a third faster).
+func scoreHW(md *hwModel, y []float64, start int, plan evalPlan, sc *scratch) float64 {
+	h := plan.h
+	last := len(y) - h
+	for t := start; t < last; t++ {
+		md.update(y[t])
+		if t+h < plan.from {
+			continue
+		}
+		f := clampRate(md.forecast(h))
+		s := f
+		if s < plan.scaleMin {
+			s = plan.scaleMin
+		}
+		sc.resid = append(sc.resid, (y[t+h]-f)/s)
+		sc.scale = append(sc.scale, s)
+	}
+	return finishScore(plan, sc)
+}
+
+// finishScore turns the residuals of a pass into its loss.
+func finishScore(plan evalPlan, sc *scratch) float64 {
 	if len(sc.resid) == 0 {
 		return math.Inf(1)
 	}
@@ -473,9 +505,9 @@ func score(md model, y []float64, start int, plan evalPlan, sc *scratch) float64
 // becomes 0, +Inf becomes MaxFloat64.
 func clampRate(v float64) float64 {
 	switch {
-	case math.IsNaN(v) || v < 0:
+	case !(v >= 0): // negative or NaN
 		return 0
-	case math.IsInf(v, 1):
+	case v > math.MaxFloat64:
 		return math.MaxFloat64
 	}
 	return v

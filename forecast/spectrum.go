@@ -2,7 +2,6 @@ package forecast
 
 import (
 	"math"
-	"math/cmplx"
 	"sort"
 
 	"gonum.org/v1/gonum/dsp/fourier"
@@ -74,7 +73,7 @@ func fitSpectrum(y []float64, day int) spectrum {
 		x[t] = v - icpt - slope*float64(t)
 	}
 	coef := fourier.NewFFT(n).Coefficients(nil, x)
-	power := func(k int) float64 { a := cmplx.Abs(coef[k]); return a * a }
+	power := func(k int) float64 { return real(coef[k])*real(coef[k]) + imag(coef[k])*imag(coef[k]) }
 	type peak struct {
 		k int
 		p float64
@@ -91,8 +90,7 @@ func fitSpectrum(y []float64, day int) spectrum {
 	for k := 1; k < len(coef); k++ {
 		all = append(all, power(k))
 	}
-	sort.Float64s(all)
-	noise := all[len(all)/2] / math.Ln2
+	noise := selectK(all, len(all)/2) / math.Ln2
 	threshold := noise * (math.Log(fn/2) + 4)
 	sort.Slice(peaks, func(i, j int) bool {
 		if peaks[i].p != peaks[j].p {
