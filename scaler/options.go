@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/headroom-dev/headroom/binpack/catalog"
+	"github.com/headroom-dev/headroom/forecast"
 )
 
 // Options configure a Controller. Zero fields take the defaults of
@@ -22,7 +23,8 @@ type Options struct {
 	// cluster spec).
 	DryRun bool
 	// Forecaster and Packer are the seams to the forecast and binpack
-	// packages; nil takes the built-in Persistence and Greedy.
+	// packages; nil takes the forecast package's online forecaster (one per
+	// class, step = Interval) and the built-in Greedy packer.
 	Forecaster Forecaster
 	Packer     Packer
 	// Catalog is the GPU and instance catalog; nil takes catalog.Default().
@@ -86,7 +88,7 @@ func (o Options) withDefaults() Options {
 		o.Catalog = catalog.Default()
 	}
 	if o.Forecaster == nil {
-		o.Forecaster = NewPersistence(0.1, 10*time.Minute)
+		o.Forecaster = NewOnline(forecast.Options{Step: o.Interval})
 	}
 	if o.Packer == nil {
 		o.Packer = Greedy{Catalog: o.Catalog}
