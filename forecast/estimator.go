@@ -13,8 +13,11 @@ type Prediction struct {
 	Point    float64   `json:"point"`    // central estimate, requests per second, >= 0
 	Upper    float64   `json:"upper"`    // the Quantile-quantile, >= 0
 	Quantile float64   `json:"quantile"` // q
-	Method   Method    `json:"method"`   // the estimator behind Point
-	Reason   string    `json:"reason"`   // how Point and Upper were reached
+	Method   Method    `json:"method"`   // the estimator behind Upper
+	// PointMethod is the estimator behind Point; it can differ from Method
+	// because each is chosen by its own backtest loss.
+	PointMethod Method `json:"pointMethod"`
+	Reason      string `json:"reason"` // how Point and Upper were reached
 }
 
 // Band is what the spike detector compares load with.

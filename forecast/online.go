@@ -100,7 +100,8 @@ type heldPoint struct {
 // liveModel is the chosen method for one horizon, kept current.
 type liveModel struct {
 	sel     Selection
-	md      model // nil for a cold start
+	md      model // behind the upper quantile; nil for a cold start
+	pmd     model // behind the point forecast; nil when it is md
 	chosen  time.Time
 	used    time.Time
 	histLen int // len(hist) when chosen, to retry cold starts as data comes
@@ -202,6 +203,9 @@ func (o *Online) append(v float64) {
 		if lm.md != nil {
 			lm.md.update(v)
 		}
+		if lm.pmd != nil {
+			lm.pmd.update(v)
+		}
 	}
 	if len(o.hist) >= 2*o.capacity {
 		drop := len(o.hist) - o.capacity
@@ -248,9 +252,18 @@ func (o *Online) base(in Input) Prediction {
 	f := clampRate(lm.md.forecast(int(ahead)))
 	c := lm.sel.resid.quantile(in.Q)
 	p.Point = f
+	p.PointMethod = lm.sel.Method
+	if lm.pmd != nil {
+		p.Point = clampRate(lm.pmd.forecast(int(ahead)))
+		p.PointMethod = lm.sel.PointMethod
+	}
 	p.Upper = f + c*math.Max(f, lm.sel.scale)
 	p.Method = lm.sel.Method
-	p.Reason = fmt.Sprintf("%s %d steps ahead = %.4g; q%g of its backtest errors %+.3g x max(forecast, %.3g)", lm.sel.Method, ahead, f, in.Q, c, lm.sel.scale)
+	p.Reason = fmt.Sprintf("upper: %s %d steps ahead = %.4g, plus q%g of its backtest errors %+.3g x max(forecast, %.3g); point: %s = %.4g", lm.sel.Method, ahead, f, in.Q, c, lm.sel.scale, p.PointMethod, p.Point)
+	if in.Q >= 0.5 && p.Upper < p.Point {
+		p.Reason += fmt.Sprintf("; upper raised to the point forecast (a quantile >= 0.5 is not below the median)")
+		p.Upper = p.Point
+	}
 	return p
 }
 
@@ -286,6 +299,16 @@ func (o *Online) choose(now time.Time, key int) *liveModel {
 		for _, v := range o.hist {
 			lm.md.update(v)
 		}
+		if sel.PointMethod != sel.Method || !sameParams(sel.PointParams, sel.Params) {
+			pp := sel.PointParams
+			if sel.PointMethod == Spectral {
+				pp.Periods = lm.sel.spec.periods
+			}
+			lm.pmd = newModel(sel.PointMethod, pp, lm.sel.spec, 0)
+			for _, v := range o.hist {
+				lm.pmd.update(v)
+			}
+		}
 	}
 	if _, ok := o.live[key]; !ok && len(o.live) >= o.opts.MaxHorizons {
 		var oldest int
@@ -314,3 +337,7 @@ func (o SelectOptions) mustDefaults() SelectOptions {
 
 // Len returns how many points of history are kept.
 func (o *Online) Len() int { return len(o.hist) }
+
+func sameParams(a, b Params) bool {
+	return a.Alpha == b.Alpha && a.Beta == b.Beta && a.Gamma == b.Gamma && a.Phi == b.Phi && a.Period == b.Period
+}

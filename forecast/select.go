@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 )
@@ -68,21 +69,35 @@ func (o SelectOptions) withDefaults() (SelectOptions, error) {
 }
 
 // Candidate is one method's result in a backtest: its fitted parameters and
-// loss, or why it was not considered.
+// losses, or why it was not considered. Parameters are fitted twice: for
+// the upper quantile (Params, Loss) and for the point forecast
+// (PointParams, PointLoss).
 type Candidate struct {
-	Method  Method  `json:"method"`
-	Params  Params  `json:"params"`
-	Loss    float64 `json:"loss"`              // mean pinball loss at the quantile, rate units
-	Skipped string  `json:"skipped,omitempty"` // why it was not scored
+	Method Method  `json:"method"`
+	Params Params  `json:"params"`
+	Loss   float64 `json:"loss"` // mean pinball loss of the upper quantile, rate units
+	// PointLoss is the mean pinball loss at 0.5 (half the mean absolute
+	// error) of the point forecast with PointParams.
+	PointParams Params  `json:"pointParams"`
+	PointLoss   float64 `json:"pointLoss"`
+	Skipped     string  `json:"skipped,omitempty"` // why it was not scored
 }
 
-// Selection is the outcome of choosing a model for one series.
+// Selection is the outcome of choosing a model for one series. The upper
+// quantile and the point forecast are chosen separately, each by its own
+// loss: a smoother's band can be the tightest while persistence tracks the
+// level best.
 type Selection struct {
-	Method   Method  `json:"method"`
-	Params   Params  `json:"params"`
-	Horizon  int     `json:"horizonSteps"`
-	Quantile float64 `json:"quantile"`
-	Loss     float64 `json:"loss"`
+	Method Method `json:"method"` // behind the upper quantile
+	Params Params `json:"params"`
+	// PointMethod is behind the point forecast, chosen by mean absolute
+	// error (pinball at 0.5).
+	PointMethod Method  `json:"pointMethod"`
+	PointParams Params  `json:"pointParams"`
+	PointLoss   float64 `json:"pointLoss"`
+	Horizon     int     `json:"horizonSteps"`
+	Quantile    float64 `json:"quantile"`
+	Loss        float64 `json:"loss"`
 	// Scored is how many forecasts the backtest scored per candidate.
 	Scored int `json:"scored"`
 	// Candidates holds every method considered, in AllMethods order.
@@ -204,7 +219,7 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 	evalLen = min(evalLen, n/2)
 	sel := Selection{Horizon: h, Quantile: o.Quantile}
 	if evalLen-h < o.MinEval {
-		sel.Method = Persistence
+		sel.Method, sel.PointMethod = Persistence, Persistence
 		sel.Reason = fmt.Sprintf("cold start: %d points of history is too little to backtest a %d-step horizon (need %d scored forecasts)", n, h, o.MinEval)
 		sel.Candidates = []Candidate{{Method: Persistence, Skipped: "cold start"}}
 		return sel
@@ -220,7 +235,7 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 		}
 	}
 	var spec spectrum
-	bestLoss := math.Inf(1)
+	bestLoss, bestPoint := math.Inf(1), math.Inf(1)
 	for _, m := range allMethods {
 		if !contains(o.Methods, m) {
 			continue
@@ -249,7 +264,7 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 			c.Skipped = "multiplicative season needs a history without zeros"
 		}
 		if c.Skipped == "" {
-			c.Params, c.Loss = fit(m, y, step, plan, spec, sc)
+			c.Params, c.Loss, c.PointParams, c.PointLoss = fit(m, y, step, plan, spec, sc)
 			if m == Persistence {
 				sc.persist = append(sc.persist[:0], sc.best...)
 			}
@@ -258,25 +273,35 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 				sel.Method, sel.Params, sel.Loss = m, c.Params, c.Loss
 				sc.winner = append(sc.winner[:0], sc.best...)
 			}
+			if c.PointLoss < bestPoint {
+				bestPoint = c.PointLoss
+				sel.PointMethod, sel.PointParams, sel.PointLoss = m, c.PointParams, c.PointLoss
+			}
 		}
 		sel.Candidates = append(sel.Candidates, c)
 	}
 	// Parsimony: a method beats persistence only by a clear margin, so noise
 	// in the backtest does not swap a robust forecaster for a fragile one.
 	for _, c := range sel.Candidates {
-		if c.Method == Persistence && c.Skipped == "" && sel.Method != Persistence && sel.Loss > (1-persistenceEdge)*c.Loss {
+		if c.Method != Persistence || c.Skipped != "" {
+			continue
+		}
+		if sel.Method != Persistence && sel.Loss > (1-persistenceEdge)*c.Loss {
 			sel.Method, sel.Params, sel.Loss = Persistence, c.Params, c.Loss
 			sc.winner = append(sc.winner[:0], sc.persist...)
 		}
+		if sel.PointMethod != Persistence && sel.PointLoss > (1-persistenceEdge)*c.PointLoss {
+			sel.PointMethod, sel.PointParams, sel.PointLoss = Persistence, c.PointParams, c.PointLoss
+		}
 	}
 	if sel.Method == "" { // every candidate skipped
-		sel.Method = Persistence
+		sel.Method, sel.PointMethod = Persistence, Persistence
 		sel.Reason = "no candidate could be scored; persistence"
 		return sel
 	}
 	sel.resid = newSketch(sc.winner)
 	sel.scale = plan.scaleMin
-	if sel.Method == Spectral {
+	if sel.Method == Spectral || sel.PointMethod == Spectral {
 		sel.spec = spec
 	}
 	sel.Reason = selectionReason(sel)
@@ -284,18 +309,16 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 }
 
 func selectionReason(sel Selection) string {
-	r := fmt.Sprintf("%s (%s) has the lowest pinball loss at q=%g over %d forecasts %d steps ahead: %.4g", sel.Method, sel.Params, sel.Quantile, sel.Scored-sel.Horizon, sel.Horizon, sel.Loss)
+	r := fmt.Sprintf("over %d forecasts %d steps ahead, %s (%s) has the lowest pinball loss at q=%g (%.4g) and %s (%s) the lowest absolute error (%.4g); others (q loss / point loss):",
+		sel.Scored-sel.Horizon, sel.Horizon, sel.Method, sel.Params, sel.Quantile, sel.Loss, sel.PointMethod, sel.PointParams, sel.PointLoss)
 	for _, c := range sel.Candidates {
-		if c.Method == sel.Method {
-			continue
-		}
 		if c.Skipped != "" {
-			r += fmt.Sprintf("; %s skipped: %s", c.Method, c.Skipped)
+			r += fmt.Sprintf(" %s skipped: %s;", c.Method, c.Skipped)
 		} else {
-			r += fmt.Sprintf("; %s %.4g", c.Method, c.Loss)
+			r += fmt.Sprintf(" %s %.4g/%.4g;", c.Method, c.Loss, c.PointLoss)
 		}
 	}
-	return r
+	return strings.TrimSuffix(r, ";")
 }
 
 func contains(ms []Method, m Method) bool {
@@ -368,9 +391,11 @@ func newModel(m Method, p Params, spec spectrum, start int) model {
 	return &persistModel{}
 }
 
-// fit fits m's parameters on y and returns them with their loss; the
-// winning pass's scaled residuals are left in sc.best.
-func fit(m Method, y []float64, step time.Duration, plan evalPlan, spec spectrum, sc *scratch) (Params, float64) {
+// fit fits m's parameters on y for the upper quantile (by coordinate
+// descent on its loss) and for the point forecast (the best point loss
+// among the same trials), and returns both with their losses; the upper
+// winner's scaled residuals are left in sc.best.
+func fit(m Method, y []float64, step time.Duration, plan evalPlan, spec spectrum, sc *scratch) (pq Params, lq float64, pm Params, lm float64) {
 	var p Params
 	var axes []struct {
 		set  func(*Params, float64)
@@ -417,7 +442,8 @@ func fit(m Method, y []float64, step time.Duration, plan evalPlan, spec spectrum
 		axis(setA, specAlpha)
 	}
 	start := max(0, plan.from-plan.h-warmup(m, step))
-	best := score(newModel(m, p, spec, start), y, start, plan, sc)
+	best, lm := score(newModel(m, p, spec, start), y, start, plan, sc)
+	pm = p
 	sc.best = append(sc.best[:0], sc.resid...)
 	// Coordinate descent: one sweep over each axis in turn, starting from
 	// the middle of the grids.
@@ -429,21 +455,25 @@ func fit(m Method, y []float64, step time.Duration, plan evalPlan, spec spectrum
 			if trial.Alpha == cur.Alpha && trial.Beta == cur.Beta && trial.Gamma == cur.Gamma {
 				continue // already scored
 			}
-			l := score(newModel(m, trial, spec, start), y, start, plan, sc)
+			l, lp := score(newModel(m, trial, spec, start), y, start, plan, sc)
 			if l < best {
 				best, p = l, trial
 				sc.best = append(sc.best[:0], sc.resid...)
 			}
+			if lp < lm {
+				lm, pm = lp, trial
+			}
 		}
 	}
-	return p, best
+	return p, best, pm, lm
 }
 
 // score runs md over y and returns the mean pinball loss of its q-quantile
-// band over the evaluation window, leaving the scaled residuals in sc.resid.
-// The band at each origin is f + c*max(f, scaleMin), with c the empirical
-// q-quantile of the scaled residuals (y-f)/max(f, scaleMin) over the window.
-func score(md model, y []float64, start int, plan evalPlan, sc *scratch) float64 {
+// band and of its point forecast (at 0.5) over the evaluation window,
+// leaving the scaled residuals in sc.resid. The band at each origin is
+// f + c*max(f, scaleMin), with c the empirical q-quantile of the scaled
+// residuals (y-f)/max(f, scaleMin) over the window.
+func score(md model, y []float64, start int, plan evalPlan, sc *scratch) (float64, float64) {
 	sc.resid, sc.scale = sc.resid[:0], sc.scale[:0]
 	h := plan.h
 	last := len(y) - h
@@ -468,7 +498,7 @@ func score(md model, y []float64, start int, plan evalPlan, sc *scratch) float64
 
 // scoreHW is score for Holt-Winters, the most fitted model, with direct
 // calls instead of interface calls (about a third faster).
-func scoreHW(md *hwModel, y []float64, start int, plan evalPlan, sc *scratch) float64 {
+func scoreHW(md *hwModel, y []float64, start int, plan evalPlan, sc *scratch) (float64, float64) {
 	h := plan.h
 	last := len(y) - h
 	for t := start; t < last; t++ {
@@ -488,17 +518,19 @@ func scoreHW(md *hwModel, y []float64, start int, plan evalPlan, sc *scratch) fl
 }
 
 // finishScore turns the residuals of a pass into its loss.
-func finishScore(plan evalPlan, sc *scratch) float64 {
+func finishScore(plan evalPlan, sc *scratch) (float64, float64) {
 	if len(sc.resid) == 0 {
-		return math.Inf(1)
+		return math.Inf(1), math.Inf(1)
 	}
 	sc.tmp = append(sc.tmp[:0], sc.resid...)
 	c := empiricalQuantile(sc.tmp, plan.q)
-	loss := 0.0
+	lq, lm := 0.0, 0.0
 	for i, r := range sc.resid {
-		loss += sc.scale[i] * (Pinball(plan.q, r, c) + Pinball(0.5, r, 0))
+		lq += sc.scale[i] * Pinball(plan.q, r, c)
+		lm += sc.scale[i] * 0.5 * math.Abs(r)
 	}
-	return loss / float64(len(sc.resid))
+	n := float64(len(sc.resid))
+	return lq / n, lm / n
 }
 
 // clampRate makes any model output a usable rate: NaN becomes 0, negative
