@@ -94,6 +94,9 @@ type ClassDecision struct {
 	Current    int `json:"current"`
 	Ready      int `json:"ready"`
 	Desired    int `json:"desired"`
+	// Held is true when no decision could be made (the cluster was
+	// unreadable); Desired then just repeats Current.
+	Held bool `json:"held,omitempty"`
 
 	PredictedP95 time.Duration `json:"predictedLatency"`
 	ObservedP95  time.Duration `json:"observedLatency"`

@@ -480,8 +480,8 @@ func (c *Controller) planClass(mc *policies.ModelClass, obs *Observations, w *wo
 	cd.Floor = min(cd.Floor, maxR)
 
 	if obs.ClusterErr != nil {
-		cd.Desired = cd.Current
-		cd.Reason = "cluster unreadable: holding"
+		cd.Desired, cd.Held = cd.Current, true
+		cd.Reason = "cluster unreadable: current replicas unknown, holding"
 		return cd, nil
 	}
 
