@@ -51,6 +51,9 @@ const (
 // Default fills every unset field of p with its default, in place. It is
 // idempotent and never overrides a value the policy set. Load calls it
 // before validation; call it on a Policy built in code before Validate.
+// It also caches the parsed cron schedules (a changed Cron or TimeZone is
+// re-parsed on use, so the cache is never stale) and the catalog with the
+// policy's overrides.
 func Default(p *Policy) {
 	cat, _ := p.buildCatalog() // unknown instance types are Validate's to report
 	defaultCluster(&p.Cluster.Spec)
@@ -70,7 +73,9 @@ func defaultCluster(s *ClusterSpec) {
 	setInt(&s.Disruption.MaxNodesDraining, DefaultMaxNodesDraining)
 	setStr(&s.Disruption.MaxUnavailable, DefaultMaxUnavailable)
 	for i := range s.Disruption.Windows {
-		setStr(&s.Disruption.Windows[i].TimeZone, DefaultTimeZone)
+		w := &s.Disruption.Windows[i]
+		setStr(&w.TimeZone, DefaultTimeZone)
+		w.sched = compile(w.Cron, w.TimeZone)
 	}
 }
 
@@ -128,7 +133,9 @@ func defaultClass(s *ModelClassSpec, cl *ClusterSpec) {
 	setDur(&sc.Panic.StableWindow, DefaultPanicStableWindow)
 	setFloat(&sc.Forecast.Quantile, DefaultForecastQuantile)
 	for i := range sc.ScheduledMinimums {
-		setStr(&sc.ScheduledMinimums[i].TimeZone, DefaultTimeZone)
+		sm := &sc.ScheduledMinimums[i]
+		setStr(&sm.TimeZone, DefaultTimeZone)
+		sm.sched = compile(sm.Cron, sm.TimeZone)
 	}
 
 	pl := &s.Placement

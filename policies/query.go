@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // time zones work in minimal containers without /usr/share/zoneinfo
 
 	"github.com/robfig/cron/v3"
 
@@ -263,7 +264,7 @@ func (c *ModelClass) MinReplicasAt(now time.Time) int {
 		if sm.MinReplicas <= floor {
 			continue
 		}
-		if active, err := windowActive(sm.Cron, sm.TimeZone, sm.Duration.Duration, now); err == nil && active {
+		if active, err := sm.sched.active(sm.Cron, sm.TimeZone, sm.Duration.Duration, now); err == nil && active {
 			floor = sm.MinReplicas
 		}
 	}
@@ -280,7 +281,7 @@ func (d Disruption) AllowedAt(now time.Time) bool {
 		return true
 	}
 	for _, w := range d.Windows {
-		if ok, err := windowActive(w.Cron, w.TimeZone, w.Duration.Duration, now); err == nil && ok {
+		if ok, err := w.sched.active(w.Cron, w.TimeZone, w.Duration.Duration, now); err == nil && ok {
 			return true
 		}
 	}
@@ -323,6 +324,30 @@ func loadLocation(tz string) (*time.Location, error) {
 	return loc, nil
 }
 
+// compiled caches a parsed schedule with the expression and zone it was
+// parsed from, so the scaler's per-tick lookups do not re-parse cron
+// expressions or re-read time zone files.
+type compiled struct {
+	expr, tz string
+	spec     *cron.SpecSchedule
+}
+
+func compile(expr, tz string) compiled {
+	s, err := parseSchedule(expr, tz)
+	if err != nil {
+		return compiled{}
+	}
+	return compiled{expr: expr, tz: tz, spec: s}
+}
+
+// active is windowActive using the cached schedule when it still matches.
+func (c compiled) active(expr, tz string, d time.Duration, now time.Time) (bool, error) {
+	if c.spec == nil || c.expr != expr || c.tz != tz {
+		return windowActive(expr, tz, d, now)
+	}
+	return activeAt(c.spec, d, now), nil
+}
+
 // windowActive reports whether a window that opens at each cron match and
 // stays open for d holds now: it does when the first match after now-d is
 // not after now (windows are half-open, [start, start+d)).
@@ -331,11 +356,15 @@ func windowActive(expr, tz string, d time.Duration, now time.Time) (bool, error)
 	if err != nil {
 		return false, err
 	}
+	return activeAt(s, d, now), nil
+}
+
+func activeAt(s *cron.SpecSchedule, d time.Duration, now time.Time) bool {
 	if d <= 0 {
-		return false, nil
+		return false
 	}
 	start := s.Next(now.Add(-d))
-	return !start.IsZero() && !start.After(now), nil
+	return !start.IsZero() && !start.After(now)
 }
 
 // MaxUnavailable is how many of the class's replicas headroom may take down

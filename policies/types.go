@@ -121,6 +121,8 @@ type Window struct {
 	Cron     string   `json:"cron"`
 	TimeZone string   `json:"timeZone,omitempty"` // IANA name, default UTC
 	Duration Duration `json:"duration"`
+
+	sched compiled // set by Default; recompiled when Cron or TimeZone change
 }
 
 // CatalogOverrides changes the built-in GPU and instance catalog.
@@ -307,6 +309,8 @@ type ScheduledMinimum struct {
 	TimeZone    string   `json:"timeZone,omitempty"`
 	Duration    Duration `json:"duration"`
 	MinReplicas int      `json:"minReplicas"`
+
+	sched compiled // set by Default; recompiled when Cron or TimeZone change
 }
 
 // Spot policies of a class.
