@@ -12,7 +12,8 @@ type BacktestOptions struct {
 	Horizon  time.Duration // required
 	Quantile float64       // 0 means DefaultQuantile
 	// Methods are the fixed methods to report beside the automatic choice;
-	// nil means all.
+	// nil means all. The automatic choice picks from Online.Methods (nil:
+	// all), not from these.
 	Methods []Method
 	// Warmup is the history before the first scored origin; 0 means half
 	// the series, at most 7 days.
@@ -141,7 +142,7 @@ func Backtest(s Series, o BacktestOptions) (BacktestResult, error) {
 		}
 		return mr
 	}
-	res.Results = append(res.Results, run(Auto, o.Methods, o.KeepPoints))
+	res.Results = append(res.Results, run(Auto, o.Online.Methods, o.KeepPoints))
 	res.Origins = res.Results[0].Metrics.N
 	for _, m := range allMethods {
 		if contains(methods, m) {
