@@ -11,19 +11,34 @@ import (
 )
 
 func newCatalogCmd(a *app) *cobra.Command {
-	var format string
+	var format, policyDir string
 	cmd := &cobra.Command{
 		Use:   "catalog",
 		Short: "List the GPU models, MIG profiles and instance types headroom plans with",
-		Args:  cobra.NoArgs,
+		Long: `catalog lists the built-in GPU models (MIG profiles with usable memory) and
+instance types (GPUs, vCPU, memory, on-demand and spot prices with their date).
+With --policy DIR it lists the catalog that policy plans with: the built-in one
+plus the instance types and prices in its Cluster's spec.catalog, marked "policy".`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format, outTable, outJSON, outYAML); err != nil {
 				return err
 			}
-			return printCatalog(a, catalog.Default(), format)
+			c := catalog.Default()
+			if policyDir != "" {
+				p, err := loadOrReport(a, policyDir, exitFound)
+				if err != nil {
+					return err
+				}
+				if c, err = p.Catalog(); err != nil {
+					return err
+				}
+			}
+			return printCatalog(a, c, format)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "output", "o", outTable, "output format: table, json or yaml")
+	cmd.Flags().StringVar(&policyDir, "policy", "", "policy directory whose spec.catalog additions and price overrides to apply")
 	return cmd
 }
 
@@ -58,7 +73,11 @@ func printCatalog(a *app, c *catalog.Catalog, format string) error {
 		if t.GPUs > 0 {
 			gpus = fmt.Sprintf("%d x %s", t.GPUs, t.GPU)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%.0f\t%.3f\t%.3f\t%s\n", name, gpus, t.VCPU, t.MemoryGiB, t.OnDemandPrice, t.SpotPrice, t.PriceDate)
+		date := t.PriceDate
+		if strings.HasPrefix(t.PriceSource, "policy") || strings.HasPrefix(t.SpotSource, "policy") {
+			date = strings.TrimSpace("policy " + date)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%.0f\t%.3f\t%.3f\t%s\n", name, gpus, t.VCPU, t.MemoryGiB, t.OnDemandPrice, t.SpotPrice, date)
 	}
 	fmt.Fprintf(w, "\n~ usable memory estimated, not published; spot prices are assumptions (%.0f%% of on-demand) unless observed.\n", catalog.DefaultSpotFraction*100)
 	return w.Flush()

@@ -28,7 +28,19 @@ func newPolicyCmd(a *app) *cobra.Command {
 classes, nodegroups and cluster-wide rules (docs/policies.md). Every *.yaml and
 *.yml file directly in the directory is read; subdirectories are not.`,
 	}
-	cmd.AddCommand(newPolicyLintCmd(a), newPolicyExplainCmd(a), newPolicyDiffCmd(a))
+	for _, sub := range []*cobra.Command{newPolicyLintCmd(a), newPolicyExplainCmd(a), newPolicyDiffCmd(a)} {
+		// Usage errors exit 2 too, so CI can tell "policy has findings"
+		// (1) from "the check did not run" (2).
+		sub.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return trouble(a, err) })
+		args := sub.Args
+		sub.Args = func(c *cobra.Command, as []string) error {
+			if err := args(c, as); err != nil {
+				return trouble(a, err)
+			}
+			return nil
+		}
+		cmd.AddCommand(sub)
+	}
 	return cmd
 }
 
