@@ -207,7 +207,7 @@ func (o *Online) append(v float64) {
 			lm.pmd.update(v)
 		}
 	}
-	if len(o.hist) >= 2*o.capacity {
+	if len(o.hist) >= o.capacity+o.capacity/4 { // compact: keep the newest capacity points
 		drop := len(o.hist) - o.capacity
 		for _, x := range o.hist[:drop] {
 			o.sum -= x
