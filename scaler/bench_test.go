@@ -44,10 +44,20 @@ func bigWorld(classes, nodes int, seed uint64) (*fake.World, *policies.Policy) {
 // sizing on every profile, panic, behaviors, packing, consolidation check,
 // safety, act) for 200 classes on 1,000 GPUs (125 p5.48xlarge).
 func BenchmarkTick(b *testing.B) {
-	for _, size := range []struct{ classes, nodes int }{{20, 13}, {200, 125}, {400, 250}} {
-		b.Run(fmt.Sprintf("classes=%d/gpus=%d", size.classes, size.nodes*8), func(b *testing.B) {
+	for _, size := range []struct {
+		classes, nodes int
+		packer         string
+	}{{20, 13, "greedy"}, {200, 125, "greedy"}, {400, 250, "greedy"}, {200, 125, "binpack-ffd"}, {200, 125, "binpack"}} {
+		b.Run(fmt.Sprintf("classes=%d/gpus=%d/packer=%s", size.classes, size.nodes*8, size.packer), func(b *testing.B) {
 			w, pol := bigWorld(size.classes, size.nodes, 1)
-			c := newController(b, w, pol, scaler.Options{DryRun: true})
+			opts := scaler.Options{DryRun: true}
+			switch size.packer {
+			case "binpack":
+				opts.Packer = scaler.Binpack{}
+			case "binpack-ffd":
+				opts.Packer = scaler.Binpack{FFD: true}
+			}
+			c := newController(b, w, pol, opts)
 			now := t0
 			i := 0
 			for b.Loop() {

@@ -105,6 +105,10 @@ func (c *Controller) planCluster(d *Decision, obs *Observations, w *world, allDa
 		if n == nil || n.DoNotDisrupt || !n.Ready {
 			continue // booting nodes get their layout once they join
 		}
+		if why := c.budgetBlocked(w.podsByNode[node], desired, d); why != "" {
+			d.NotDone = append(d.NotDone, fmt.Sprintf("re-layout of %s to %s held: %s", node, res.Layouts[node], why))
+			continue
+		}
 		c.st.procs[node] = &procedure{Kind: procRelayout, Node: node, NodeGroup: n.NodeGroup, Config: res.Layouts[node], Since: now,
 			Reason: fmt.Sprintf("MIG re-layout %q -> %q for pending demand", n.MIGConfig, res.Layouts[node])}
 	}
@@ -271,10 +275,6 @@ func (c *Controller) consolidate(d *Decision, req PackRequest, desired map[strin
 		}
 		return cands[i].node.Name < cands[j].node.Name
 	})
-	ready := map[string]int{}
-	for _, cd := range d.Classes {
-		ready[cd.Class] = cd.Ready
-	}
 	tried := 0
 	for _, cn := range cands {
 		if tried >= c.opts.ConsolidationCandidates {
@@ -294,28 +294,13 @@ func (c *Controller) consolidate(d *Decision, req PackRequest, desired map[strin
 			continue
 		}
 		// Class budgets and warm-up cost of the replicas moved.
-		moved := map[string]int{}
 		warm := 0.0 // replica-hours of warm-up
 		for _, p := range w.podsByNode[cn.node.Name] {
-			moved[p.Class]++
 			if mc, ok := c.policy.Class(p.Class); ok {
 				warm += durOr(mc.Spec.Model.LoadTime, time.Minute).Hours()
 			}
 		}
-		blocked := ""
-		for _, cl := range sortedKeys(moved) {
-			mc, _ := c.policy.Class(cl)
-			budget := c.policy.Cluster.Spec.Disruption.MaxUnavailable
-			if mc != nil && mc.Spec.Disruption.MaxUnavailable != "" {
-				budget = mc.Spec.Disruption.MaxUnavailable
-			}
-			allow := parseBudget(budget, desired[cl])
-			unavailable := max(desired[cl]-ready[cl], 0)
-			if unavailable+moved[cl] > allow {
-				blocked = fmt.Sprintf("class %s: moving %d with %d unavailable exceeds maxUnavailable %d", cl, moved[cl], unavailable, allow)
-				break
-			}
-		}
+		blocked := c.budgetBlocked(w.podsByNode[cn.node.Name], desired, d)
 		if blocked != "" {
 			d.NotDone = append(d.NotDone, "consolidation of "+cn.node.Name+" held: "+blocked)
 			continue
@@ -331,6 +316,32 @@ func (c *Controller) consolidate(d *Decision, req PackRequest, desired map[strin
 			Reason: fmt.Sprintf("consolidate: its %d replicas fit on the other nodes; saves $%.2f/h, warm-up %.2f replica-h ($%.2f)", cn.pods, cn.price, warm, warmCost)}
 		return
 	}
+}
+
+// budgetBlocked says why evicting pods would break a class's disruption
+// budget (maxUnavailable, counting replicas already not ready), or "".
+func (c *Controller) budgetBlocked(pods []Pod, desired map[string]int, d *Decision) string {
+	moved := map[string]int{}
+	for _, p := range pods {
+		moved[p.Class]++
+	}
+	ready := map[string]int{}
+	for _, cd := range d.Classes {
+		ready[cd.Class] = cd.Ready
+	}
+	for _, cl := range sortedKeys(moved) {
+		mc, _ := c.policy.Class(cl)
+		budget := c.policy.Cluster.Spec.Disruption.MaxUnavailable
+		if mc != nil && mc.Spec.Disruption.MaxUnavailable != "" {
+			budget = mc.Spec.Disruption.MaxUnavailable
+		}
+		allow := parseBudget(budget, desired[cl])
+		unavailable := max(desired[cl]-ready[cl], 0)
+		if unavailable+moved[cl] > allow {
+			return fmt.Sprintf("class %s: moving %d with %d unavailable exceeds maxUnavailable %d", cl, moved[cl], unavailable, allow)
+		}
+	}
+	return ""
 }
 
 // advanceProcedures issues the next step of every node procedure from the

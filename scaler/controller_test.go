@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -98,8 +99,13 @@ func world(current int) *fake.World {
 	return w
 }
 
+// newController builds a controller over the fake world. HEADROOM_PACKER=binpack
+// runs the same tests with the binpack solver instead of the greedy packer.
 func newController(t testing.TB, w *fake.World, pol *policies.Policy, opts scaler.Options) *scaler.Controller {
 	t.Helper()
+	if opts.Packer == nil && os.Getenv("HEADROOM_PACKER") == "binpack" {
+		opts.Packer = scaler.Binpack{}
+	}
 	c, err := scaler.New(opts, pol, w, w, w, nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -387,7 +393,7 @@ func TestMIGRelayoutProcedure(t *testing.T) {
 	if strings.Join(steps, ",") != want {
 		t.Fatalf("steps %v, want %s", steps, want)
 	}
-	if w.State.Nodes[1].MIGConfig != "all-3g.40gb" || w.State.Nodes[1].Cordoned {
+	if w.State.Nodes[1].MIGConfig != "all-2x3g.40gb" || w.State.Nodes[1].Cordoned {
 		t.Fatalf("node after re-layout: %+v", w.State.Nodes[1])
 	}
 }

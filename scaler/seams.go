@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -159,29 +160,111 @@ type Packer interface {
 	Pack(req PackRequest) PackResult
 }
 
-// MIG config names for mode mig-dynamic follow mig-parted's stock configs:
-// "all-disabled" (whole GPUs) and "all-<profile>" (every GPU holds as many
-// instances of one profile as fit).
+// MIG config names (nvidia.com/mig.config) follow the binpack package:
+// "all-disabled" for whole GPUs and "all-<n>x<profile>[-<n>x<profile>...]"
+// when every GPU of the node has the same layout, largest profile first
+// ("all-2x3g.40gb", "all-1x4g.40gb-1x3g.40gb"). mig-parted's stock names
+// ("all-3g.40gb": as many as fit) are read too.
 const migDisabled = "all-disabled"
 
-// MIGConfigFor returns the mig-parted config that gives every GPU the
-// profile; "all-disabled" for whole GPUs.
-func MIGConfigFor(profile string) string {
-	if profile == catalog.ProfileWhole || profile == "" {
+// MIGConfigName names the layout with the given per-GPU profile counts.
+func MIGConfigName(counts map[string]int) string {
+	names := make([]string, 0, len(counts))
+	for k, v := range counts {
+		if v > 0 && k != catalog.ProfileWhole {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
 		return migDisabled
 	}
-	return "all-" + profile
+	compute := func(p string) int {
+		var n int
+		fmt.Sscanf(p, "%dg", &n)
+		return n
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, b := compute(names[i]), compute(names[j])
+		if a != b {
+			return a > b
+		}
+		return names[i] > names[j]
+	})
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%dx%s", counts[n], n)
+	}
+	return "all-" + strings.Join(parts, "-")
 }
 
-// ProfileOfConfig is the inverse of MIGConfigFor ("" when not one of its names).
-func ProfileOfConfig(config string) string {
-	switch {
-	case config == migDisabled:
-		return catalog.ProfileWhole
-	case strings.HasPrefix(config, "all-"):
-		return strings.TrimPrefix(config, "all-")
+// ParseMIGConfig reads a config name into per-GPU profile counts; a count of
+// 0 means "as many as fit" (mig-parted's stock names). ok is false for
+// names it cannot read (custom or hashed layouts).
+func ParseMIGConfig(config string) (counts map[string]int, ok bool) {
+	if config == migDisabled {
+		return map[string]int{catalog.ProfileWhole: 1}, true
 	}
-	return ""
+	rest, found := strings.CutPrefix(config, "all-")
+	if !found || rest == "" {
+		return nil, false
+	}
+	counts = map[string]int{}
+	for _, part := range strings.Split(rest, "-") {
+		n, prof, hasX := strings.Cut(part, "x")
+		if !hasX {
+			counts[part] = 0
+			continue
+		}
+		v, err := strconv.Atoi(n)
+		if err != nil || v <= 0 {
+			return nil, false
+		}
+		counts[prof] = v
+	}
+	return counts, true
+}
+
+// layoutCounts resolves a config to concrete per-GPU counts on gpu ("as
+// many as fit" filled in with the MIG placement rules).
+func layoutCounts(gpu *catalog.GPU, config string) (map[string]int, bool) {
+	counts, ok := ParseMIGConfig(config)
+	if !ok {
+		return nil, false
+	}
+	for prof, n := range counts {
+		if n != 0 || gpu == nil {
+			continue
+		}
+		var l catalog.Layout
+		for {
+			next, ok := gpu.Place(l, prof)
+			if !ok {
+				break
+			}
+			l = next
+		}
+		counts[prof] = len(l)
+	}
+	return counts, true
+}
+
+// sameLayout reports whether two configs give every GPU the same layout.
+func sameLayout(gpu *catalog.GPU, a, b string) bool {
+	if a == b {
+		return true
+	}
+	ca, oka := layoutCounts(gpu, a)
+	cb, okb := layoutCounts(gpu, b)
+	return oka && okb && MIGConfigName(ca) == MIGConfigName(cb)
+}
+
+// uniformConfig is the config that fills every GPU with one profile.
+func uniformConfig(gpu *catalog.GPU, profile string) string {
+	if profile == catalog.ProfileWhole || gpu == nil {
+		return migDisabled
+	}
+	c, _ := layoutCounts(gpu, "all-"+profile)
+	return MIGConfigName(c)
 }
 
 // Greedy is the built-in packer: existing replicas stay; missing replicas
@@ -214,20 +297,14 @@ func (p Greedy) slots(g PackNodeGroup, gpu *catalog.GPU, config string) map[stri
 			out[k] = v
 		}
 	case "mig-dynamic":
-		prof := ProfileOfConfig(config)
-		if prof == catalog.ProfileWhole || prof == "" || gpu == nil {
+		counts, ok := layoutCounts(gpu, config)
+		if !ok {
 			out[catalog.ProfileWhole] = 1
 			break
 		}
-		var l catalog.Layout
-		for {
-			next, ok := gpu.Place(l, prof)
-			if !ok {
-				break
-			}
-			l = next
+		for k, v := range counts {
+			out[k] = v
 		}
-		out[prof] = len(l)
 	default:
 		out[catalog.ProfileWhole] = 1
 	}
@@ -317,7 +394,7 @@ func (p Greedy) Pack(req PackRequest) PackResult {
 	for _, n := range nodes {
 		if n.fresh && n.config != "" && n.used > 0 {
 			for _, orig := range req.Nodes {
-				if orig.Name == n.name && !orig.Booting && orig.MIGConfig != n.config {
+				if orig.Name == n.name && !orig.Booting && !sameLayout(p.catalogGPU(groups[n.group].GPU), orig.MIGConfig, n.config) {
 					res.Layouts[n.name] = n.config
 				}
 			}
@@ -396,9 +473,9 @@ func (p Greedy) place(nodes *[]*gnode, groups map[string]PackNodeGroup, c PackCl
 			if !ok {
 				continue
 			}
-			if pass == 1 && node.fresh && node.used == 0 && g.Mode == "mig-dynamic" {
+			if pass == 1 && node.fresh && node.used == 0 && g.Mode == "mig-dynamic" && node.free[o.Profile] == 0 {
 				// Re-lay out an empty mig-dynamic node for this profile.
-				node.config = MIGConfigFor(o.Profile)
+				node.config = uniformConfig(p.catalogGPU(g.GPU), o.Profile)
 				node.free = map[string]int{}
 				for k, v := range p.slots(g, p.catalogGPU(g.GPU), node.config) {
 					node.free[k] = v * node.gpus
@@ -426,7 +503,7 @@ func (p Greedy) place(nodes *[]*gnode, groups map[string]PackNodeGroup, c PackCl
 			}
 			cfg := ""
 			if g.Mode == "mig-dynamic" {
-				cfg = MIGConfigFor(o.Profile)
+				cfg = uniformConfig(p.catalogGPU(g.GPU), o.Profile)
 			}
 			per := p.slots(g, p.catalogGPU(g.GPU), cfg)[o.Profile] * max(g.GPUs, 1)
 			if per == 0 {
@@ -446,7 +523,7 @@ func (p Greedy) place(nodes *[]*gnode, groups map[string]PackNodeGroup, c PackCl
 		g := groups[best]
 		cfg := ""
 		if g.Mode == "mig-dynamic" {
-			cfg = MIGConfigFor(bestOpt.Profile)
+			cfg = uniformConfig(p.catalogGPU(g.GPU), bestOpt.Profile)
 		}
 		node := &gnode{name: fmt.Sprintf("new-%s-%d", best, res.Targets[best]), group: best, config: cfg, gpus: max(g.GPUs, 1), free: map[string]int{}, fresh: true}
 		for k, v := range p.slots(g, p.catalogGPU(g.GPU), cfg) {

@@ -1,0 +1,209 @@
+package scaler
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/headroom-dev/headroom/binpack"
+	"github.com/headroom-dev/headroom/binpack/catalog"
+)
+
+// Binpack adapts the binpack solver to the Packer seam: the sized demand
+// becomes a binpack.Problem (replica demand per class, the current nodes as
+// Problem.Current) and the plan's group sizes, changed layouts and unplaced
+// demand come back as a PackResult. AllowNew=false (the consolidation
+// check) caps every nodegroup at the nodes given.
+//
+// Pods do not say which GPU of a node they sit on, so the current state
+// spreads each node's pods over its GPUs' slots in order; the solver's
+// ChangeCost keeps it from moving replicas for small savings.
+type Binpack struct {
+	Catalog *catalog.Catalog
+	// ChangeCost is binpack.Problem.ChangeCost ($/h per replica moved);
+	// 0 takes DefaultChangeCost.
+	ChangeCost float64
+	// Options bound the solver; no Deadline (the core reads no clock).
+	Options binpack.Options
+	// FFD uses the first-fit-decreasing baseline only (cheaper per tick).
+	FFD bool
+}
+
+// DefaultChangeCost is the $/h a plan must save per running replica it
+// moves: about a 3g.40gb slice's share of a p5.48xlarge (55.04/8/2 = 3.44),
+// so a move must pay for the slice it frees.
+const DefaultChangeCost = 3.44
+
+// Pack implements Packer.
+func (b Binpack) Pack(req PackRequest) PackResult {
+	res := PackResult{Targets: map[string]int{}, Layouts: map[string]string{}, Placed: map[string]int{}, Unplaced: map[string]int{}}
+	cat := b.Catalog
+	if cat == nil {
+		cat = defaultCatalog
+	}
+	change := b.ChangeCost
+	if change == 0 {
+		change = DefaultChangeCost
+	}
+	p := &binpack.Problem{Catalog: cat, ChangeCost: change, Options: b.Options, Current: &binpack.State{}}
+	count := map[string]int{}
+	for _, n := range req.Nodes {
+		count[n.NodeGroup]++
+	}
+	groups := map[string]PackNodeGroup{}
+	for _, g := range req.NodeGroups {
+		groups[g.Name] = g
+		ng := binpack.NodeGroup{Name: g.Name, InstanceType: g.InstanceType, CapacityType: g.CapacityType, Mode: g.Mode,
+			TimeSlices: g.TimeSlices, Min: g.Min, Max: g.Max, LayoutName: g.FixedName}
+		if g.Mode == binpack.ModeMIGFixed {
+			ng.Layout = layoutOf(cat, g.GPU, g.FixedLayout)
+		}
+		if !req.AllowNew {
+			if count[g.Name] == 0 {
+				continue // binpack reads max 0 as no limit: leave the group out
+			}
+			ng.Max = count[g.Name]
+			ng.Min = min(ng.Min, ng.Max)
+		}
+		p.NodeGroups = append(p.NodeGroups, ng)
+	}
+	for _, c := range req.Classes {
+		if c.Replicas <= 0 {
+			continue
+		}
+		bc := binpack.Class{Name: c.Name, Replicas: c.Replicas, NodeGroups: c.NodeGroups, Spot: c.Spot, MinOnDemandFraction: c.MinOnDemandFraction}
+		for _, o := range c.Options {
+			bc.Options = append(bc.Options, binpack.Option{GPU: o.GPU, Profile: o.Profile, MemoryGiB: o.MemoryGiB})
+		}
+		p.Classes = append(p.Classes, bc)
+	}
+	for _, n := range req.Nodes {
+		if _, ok := groups[n.NodeGroup]; !ok || n.Booting {
+			continue
+		}
+		p.Current.Nodes = append(p.Current.Nodes, currentNode(cat, groups[n.NodeGroup], n))
+	}
+	solve := binpack.Solve
+	if b.FFD {
+		solve = binpack.SolveFFD
+	}
+	plan, err := solve(p)
+	if plan == nil {
+		res.Reasons = append(res.Reasons, fmt.Sprintf("binpack: %v", err))
+		for _, c := range req.Classes {
+			res.Unplaced[c.Name] += c.Replicas
+		}
+		return res
+	}
+	for _, g := range plan.NodeGroups {
+		res.Targets[g.Name] = g.Nodes
+	}
+	for _, a := range plan.Allocations {
+		res.Placed[a.Class] += a.Replicas
+	}
+	for _, u := range plan.Unplaced {
+		res.Unplaced[u.Class] += max(u.Replicas, 1)
+		res.Reasons = append(res.Reasons, fmt.Sprintf("%s: %s", u.Class, u.Reason))
+	}
+	// A node needs a re-layout only when some GPU the plan uses gets a
+	// layout other than the one it has; GPUs the plan leaves empty keep
+	// theirs.
+	current := map[string]binpack.Node{}
+	for _, n := range p.Current.Nodes {
+		current[n.Name] = n
+	}
+	for _, n := range plan.Nodes {
+		cur, ok := current[n.Name]
+		if !ok || n.MIGConfig == "" {
+			continue
+		}
+		for i, g := range n.GPUs {
+			if len(g.Layout) == 0 || i >= len(cur.GPUs) {
+				continue
+			}
+			if catalog.Layout(g.Layout).String() != catalog.Layout(cur.GPUs[i].Layout).String() &&
+				MIGConfigName(g.Layout.Counts()) != MIGConfigName(cur.GPUs[i].Layout.Counts()) {
+				res.Layouts[n.Name] = n.MIGConfig
+				break
+			}
+		}
+	}
+	for _, r := range plan.Reasons {
+		res.Reasons = append(res.Reasons, fmt.Sprintf("%s: %s (%s)", r.Subject, r.Decision, r.Why))
+	}
+	return res
+}
+
+// layoutOf builds a per-GPU layout with the given profile counts, largest
+// profiles first so they get the low starts.
+func layoutOf(cat *catalog.Catalog, gpu string, counts map[string]int) catalog.Layout {
+	g, ok := cat.GPU(gpu)
+	if !ok {
+		return nil
+	}
+	names := make([]string, 0, len(counts))
+	for k := range counts {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		pi, _ := g.Profile(names[i])
+		pj, _ := g.Profile(names[j])
+		if pi.Memory != pj.Memory {
+			return pi.Memory > pj.Memory
+		}
+		return names[i] < names[j]
+	})
+	var l catalog.Layout
+	for _, name := range names {
+		for range counts[name] {
+			if next, ok := g.Place(l, name); ok {
+				l = next
+			}
+		}
+	}
+	return l
+}
+
+// currentNode is a node's current GPUs for binpack: the layout its MIG
+// config names, with the node's pods spread over the matching slots.
+func currentNode(cat *catalog.Catalog, g PackNodeGroup, n PackNode) binpack.Node {
+	out := binpack.Node{Name: n.Name, NodeGroup: n.NodeGroup, MIGConfig: n.MIGConfig}
+	gpu, _ := cat.GPU(g.GPU)
+	var per catalog.Layout
+	switch g.Mode {
+	case binpack.ModeMIGFixed:
+		per = layoutOf(cat, g.GPU, g.FixedLayout)
+	case binpack.ModeMIGDynamic:
+		if counts, ok := layoutCounts(gpu, n.MIGConfig); ok && gpu != nil {
+			delete(counts, catalog.ProfileWhole)
+			per = layoutOf(cat, g.GPU, counts)
+		}
+	}
+	pods := append([]Pod(nil), n.Pods...)
+	for i := range max(g.GPUs, 1) {
+		bg := binpack.GPU{Index: i, Layout: per}
+		switch {
+		case len(per) > 0:
+			for _, pl := range per {
+				for j, p := range pods {
+					if p.Profile == pl.Profile {
+						bg.Slots = append(bg.Slots, binpack.Slot{Class: p.Class, Profile: p.Profile, Start: pl.Start})
+						pods = append(pods[:j], pods[j+1:]...)
+						break
+					}
+				}
+			}
+		case g.Mode == binpack.ModeTimeSliced:
+			for s := 0; s < max(g.TimeSlices, 1) && len(pods) > 0; s++ {
+				bg.Slots = append(bg.Slots, binpack.Slot{Class: pods[0].Class, Profile: catalog.ProfileTimeSliced, Start: s})
+				pods = pods[1:]
+			}
+		default:
+			if len(pods) > 0 {
+				bg.Slots = append(bg.Slots, binpack.Slot{Class: pods[0].Class, Profile: catalog.ProfileWhole})
+				pods = pods[1:]
+			}
+		}
+		out.GPUs = append(out.GPUs, bg)
+	}
+	return out
+}
