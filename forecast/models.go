@@ -21,13 +21,18 @@ const (
 	HoltWintersWeekly   Method = "hw-add-weekly"         // additive Holt-Winters, weekly season
 	HoltWintersWeekMul  Method = "hw-mul-weekly"         // multiplicative Holt-Winters, weekly season
 	Spectral            Method = "spectral"              // periods found by FFT, level by EWMA
+	// Combination averages the point forecasts of the methods with the
+	// lowest backtest error (up to maxParts of them): combining forecasts
+	// is reliably better than picking one (Bates & Granger 1969; the M4
+	// competition, Makridakis et al. 2020).
+	Combination Method = "combination"
 )
 
 // AllMethods lists every estimator in a fixed order; on equal backtest loss
 // the earlier one wins.
 var allMethods = [...]Method{
 	Persistence, SeasonalNaiveDaily, SeasonalNaiveWeekly, EWMA, Holt,
-	HoltWintersDaily, HoltWintersDailyMul, HoltWintersWeekly, HoltWintersWeekMul, Spectral,
+	HoltWintersDaily, HoltWintersDailyMul, HoltWintersWeekly, HoltWintersWeekMul, Spectral, Combination,
 }
 
 // AllMethods returns every estimator, in tie-break order.
@@ -53,6 +58,14 @@ type Params struct {
 	Period int     `json:"period,omitempty"` // season length in steps
 	// Periods are the periods, in steps, the spectral estimator found.
 	Periods []float64 `json:"periods,omitempty"`
+	// Parts are the members of a Combination.
+	Parts []Part `json:"parts,omitempty"`
+}
+
+// Part is one member of a Combination.
+type Part struct {
+	Method Method `json:"method"`
+	Params Params `json:"params"`
 }
 
 func (p Params) String() string {
@@ -70,6 +83,17 @@ func (p Params) String() string {
 	add("gamma", p.Gamma)
 	add("phi", p.Phi)
 	add("period", float64(p.Period))
+	for i, pt := range p.Parts {
+		if i == 0 {
+			if s != "" {
+				s += " "
+			}
+			s += "mean of "
+		} else {
+			s += " + "
+		}
+		s += string(pt.Method)
+	}
 	if len(p.Periods) > 0 {
 		if s != "" {
 			s += " "
@@ -354,4 +378,21 @@ func (m *spectralModel) forecast(h int) float64 {
 		v += c.a*cc + c.b*ss
 	}
 	return v
+}
+
+// comboModel averages its parts' forecasts (each clamped to a rate).
+type comboModel struct{ parts []model }
+
+func (c *comboModel) update(y float64) {
+	for _, p := range c.parts {
+		p.update(y)
+	}
+}
+
+func (c *comboModel) forecast(h int) float64 {
+	s := 0.0
+	for _, p := range c.parts {
+		s += clampRate(p.forecast(h))
+	}
+	return s / float64(len(c.parts))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -235,9 +236,17 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 		}
 	}
 	var spec spectrum
+	var parts []Candidate // scored candidates, in AllMethods order
 	bestLoss, bestPoint := math.Inf(1), math.Inf(1)
+	combo := contains(o.Methods, Combination)
 	for _, m := range allMethods {
-		if !contains(o.Methods, m) {
+		if m == Combination {
+			continue
+		}
+		// With a combination asked for, every method is scored as a
+		// possible part, but only those in o.Methods can be chosen alone.
+		eligible := contains(o.Methods, m)
+		if !eligible && !combo {
 			continue
 		}
 		c := Candidate{Method: m}
@@ -268,6 +277,10 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 			if m == Persistence {
 				sc.persist = append(sc.persist[:0], sc.best...)
 			}
+			if !eligible {
+				parts = append(parts, c)
+				continue
+			}
 			if c.Loss < bestLoss {
 				bestLoss = c.Loss
 				sel.Method, sel.Params, sel.Loss = m, c.Params, c.Loss
@@ -276,6 +289,26 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 			if c.PointLoss < bestPoint {
 				bestPoint = c.PointLoss
 				sel.PointMethod, sel.PointParams, sel.PointLoss = m, c.PointParams, c.PointLoss
+			}
+		}
+		if eligible {
+			sel.Candidates = append(sel.Candidates, c)
+		}
+		if c.Skipped == "" && eligible {
+			parts = append(parts, c)
+		}
+	}
+	if combo {
+		c := scoreCombination(parts, y, step, plan, spec, sc)
+		if c.Skipped == "" {
+			if c.Loss < bestLoss {
+				bestLoss = c.Loss
+				sel.Method, sel.Params, sel.Loss = c.Method, c.Params, c.Loss
+				sc.winner = append(sc.winner[:0], sc.resid...)
+			}
+			if c.PointLoss < bestPoint {
+				bestPoint = c.PointLoss
+				sel.PointMethod, sel.PointParams, sel.PointLoss = c.Method, c.PointParams, c.PointLoss
 			}
 		}
 		sel.Candidates = append(sel.Candidates, c)
@@ -301,9 +334,7 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 	}
 	sel.resid = newSketch(sc.winner)
 	sel.scale = plan.scaleMin
-	if sel.Method == Spectral || sel.PointMethod == Spectral {
-		sel.spec = spec
-	}
+	sel.spec = spec
 	sel.Reason = selectionReason(sel)
 	return sel
 }
@@ -354,6 +385,31 @@ var (
 	dampingPhi = 0.98
 )
 
+// maxParts is the most members of a Combination.
+const maxParts = 3
+
+// scoreCombination builds the combination of the scored candidates with
+// the lowest point loss (up to maxParts, each with its point parameters)
+// and scores it; the residuals are left in sc.resid.
+func scoreCombination(scored []Candidate, y []float64, step time.Duration, plan evalPlan, spec spectrum, sc *scratch) Candidate {
+	c := Candidate{Method: Combination}
+	best := append([]Candidate(nil), scored...)
+	sort.SliceStable(best, func(i, j int) bool { return best[i].PointLoss < best[j].PointLoss })
+	if len(best) < 2 {
+		c.Skipped = "needs at least two scored methods"
+		return c
+	}
+	warm := 0
+	for _, b := range best[:min(maxParts, len(best))] {
+		c.Params.Parts = append(c.Params.Parts, Part{Method: b.Method, Params: b.PointParams})
+		warm = max(warm, warmup(b.Method, step))
+	}
+	start := max(0, plan.from-plan.h-warm)
+	c.Loss, c.PointLoss = score(newModel(Combination, c.Params, spec, start), y, start, plan, sc)
+	c.PointParams = c.Params
+	return c
+}
+
 // warmup is how many steps before the first scored origin a candidate's
 // state is built from in a backtest: the rolling-origin backtest needs the
 // state at each origin, not the whole history, and starting later saves
@@ -387,6 +443,12 @@ func newModel(m Method, p Params, spec spectrum, start int) model {
 		return newHW(p, true)
 	case Spectral:
 		return newSpectral(spec, p.Alpha, start)
+	case Combination:
+		c := &comboModel{}
+		for _, pt := range p.Parts {
+			c.parts = append(c.parts, newModel(pt.Method, pt.Params, spec, start))
+		}
+		return c
 	}
 	return &persistModel{}
 }
