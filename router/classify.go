@@ -29,14 +29,18 @@ type Route struct {
 type Classifier struct {
 	class, version []Source
 	needBody       bool
+	needQuery      bool
 }
 
 // NewClassifier builds a classifier from the configured sources.
 func NewClassifier(c ClassifyConfig) *Classifier {
 	k := &Classifier{class: c.Class, version: c.Version}
 	for _, s := range append(append([]Source{}, c.Class...), c.Version...) {
-		if s.From == "body" {
+		switch s.From {
+		case "body":
 			k.needBody = true
+		case "query":
+			k.needQuery = true
 		}
 	}
 	return k
@@ -44,6 +48,10 @@ func NewClassifier(c ClassifyConfig) *Classifier {
 
 // NeedsBody reports whether a body source is configured.
 func (k *Classifier) NeedsBody() bool { return k.needBody }
+
+// NeedsQuery reports whether a query source is configured (the router
+// parses the query only then).
+func (k *Classifier) NeedsQuery() bool { return k.needQuery }
 
 // Classify returns the route named by the request. A request that names no
 // class, or whose JSON body is malformed when a body source is configured,

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"net/http/httptest"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,16 +52,24 @@ func TestPrometheusReadsP95(t *testing.T) {
 	var sent, ok atomic.Int64
 	stop := time.Now().Add(4 * time.Second)
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var lat []float64
 	for range 8 {
 		wg.Go(func() {
 			for time.Now().Before(stop) && sent.Add(1) <= 2000 {
+				s := time.Now()
 				if do(t, "POST", r.URL+"/v1/infer", keyAcme, map[string]string{"X-Model-Class": "a"}, "{}").code == 200 {
 					ok.Add(1)
+					mu.Lock()
+					lat = append(lat, time.Since(s).Seconds())
+					mu.Unlock()
 				}
 			}
 		})
 	}
 	wg.Wait()
+	slices.Sort(lat)
+	clientP95 := lat[len(lat)*95/100]
 	n := float64(ok.Load())
 	if n < 100 {
 		t.Fatalf("only %v requests succeeded", n)
@@ -75,12 +85,23 @@ func TestPrometheusReadsP95(t *testing.T) {
 	if !found {
 		t.Fatalf("no p95 from %s", q)
 	}
-	// The true p95 is 60 ms plus the router's and loopback's overhead; the
-	// estimate interpolates inside the (50 ms, 75 ms] bucket.
-	if p95 < 0.05 || p95 > 0.075 {
-		t.Errorf("p95 from Prometheus %.4f s, want within the (0.05, 0.075] bucket", p95)
+	// The emulator's p95 is 60 ms; the clients measured p95 plus the
+	// router's and loopback's overhead (more on a busy machine). The
+	// histogram estimate interpolates inside the bucket holding the true
+	// p95; the router's clock starts a little after the client's, so allow
+	// the bucket below as well.
+	i := sort.SearchFloat64s(DurationBuckets, clientP95)
+	lo, hi := 0.0, DurationBuckets[min(i, len(DurationBuckets)-1)]
+	if i >= 2 {
+		lo = DurationBuckets[i-2]
 	}
-	t.Logf("%v requests; p95 via PromQL: %.1f ms", n, p95*1000)
+	if p95 < lo || p95 > hi {
+		t.Errorf("p95 from Prometheus %.4f s, clients measured %.4f s: want within [%v, %v]", p95, clientP95, lo, hi)
+	}
+	if clientP95 < 0.055 {
+		t.Errorf("client p95 %.4f s is below the emulator's 60 ms", clientP95)
+	}
+	t.Logf("%v requests; p95 via PromQL %.1f ms, measured by the clients %.1f ms", n, p95*1000, clientP95*1000)
 
 	qd, found := prom.WaitFor(t, `sum(rate(headroom_router_queue_duration_seconds_count{class="a"}[1m]))`, 5*time.Second,
 		func(v float64, ok bool) bool { return ok && v > 0 })

@@ -35,8 +35,8 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// TracerProvider traces requests (default: no-op, tracing off).
 	TracerProvider trace.TracerProvider
-	// Transport forwards requests (default: a keep-alive transport sized
-	// for many concurrent requests per endpoint).
+	// Transport forwards requests (default: NewPoolTransport, keep-alive
+	// HTTP/1.1 run on the handler's goroutine).
 	Transport http.RoundTripper
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -127,7 +127,7 @@ func New(o Options) (*Router, error) {
 		r.log = zap.NewNop()
 	}
 	if r.transport == nil {
-		r.transport = NewTransport()
+		r.transport = NewPoolTransport()
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -319,7 +319,11 @@ func (r *Router) serve(ctx context.Context, w http.ResponseWriter, req *http.Req
 	if err != nil {
 		return err
 	}
-	route, err := r.classifier.Classify(RequestParts{Path: req.URL.Path, Header: req.Header, Query: req.URL.Query(), Body: body})
+	parts := RequestParts{Path: req.URL.Path, Header: req.Header, Body: body}
+	if r.classifier.NeedsQuery() {
+		parts.Query = req.URL.Query()
+	}
+	route, err := r.classifier.Classify(parts)
 	if err != nil {
 		return err
 	}
@@ -506,7 +510,8 @@ func (r *Router) forward(ctx context.Context, w http.ResponseWriter, req *http.R
 			r.log.Warn("endpoint ejected", zap.String("class", cs.name), zap.String("version", vs.name),
 				zap.String("endpoint", ep.Addr))
 		}
-		retryable := err != nil && ctx.Err() == nil || resp != nil && r.retryOn[resp.StatusCode]
+		retryable := err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) ||
+			resp != nil && r.retryOn[resp.StatusCode]
 		if retryable && x.attempts < r.cfg.Retry.MaxAttempts && r.timeLeft(ctx) && r.budget.Withdraw(r.now()) {
 			if resp != nil {
 				_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
@@ -519,7 +524,7 @@ func (r *Router) forward(ctx context.Context, w http.ResponseWriter, req *http.R
 		}
 		if err != nil {
 			ep.outstanding.Add(-1)
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 				return &RequestError{Status: http.StatusGatewayTimeout, Code: "timeout",
 					Message: "the model server did not answer within the deadline"}
 			}

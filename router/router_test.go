@@ -693,3 +693,19 @@ func TestStreamingPassesThrough(t *testing.T) {
 		t.Fatalf("first event after %v: not streamed", d)
 	}
 }
+
+func TestDeadlineGives504(t *testing.T) {
+	slow := backend(t, emulator.Options{Class: "a", ServiceMean: 2 * time.Second, ServiceP95: 2 * time.Second})
+	r := startRouter(t, fmt.Sprintf(`models: [{class: a, timeout: 150ms, versions: [{name: v1, endpoints: [%q]}]}]`, slow))
+	start := time.Now()
+	res := do(t, "POST", r.URL+"/", keyAcme, map[string]string{"X-Model-Class": "a"}, "{}")
+	if res.code != 504 || !strings.Contains(res.body, `"timeout"`) {
+		t.Fatalf("%d %s, want 504 timeout", res.code, res.body)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("answered after %v, want about the 150 ms deadline", d)
+	}
+	if got := testutil.ToFloat64(r.metrics.Retries.WithLabelValues("a")); got != 0 {
+		t.Fatalf("%v retries after the deadline passed", got)
+	}
+}

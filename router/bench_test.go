@@ -1,0 +1,122 @@
+package router
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// BenchmarkRouterOverLoopback sends requests through the router's handler
+// to 1 or 8 trivial backends on loopback and reports requests per second of
+// one client goroutine per core (b.RunParallel).
+func BenchmarkRouterOverLoopback(b *testing.B) {
+	for _, nb := range []int{1, 8} {
+		b.Run(fmt.Sprintf("backends=%d", nb), func(b *testing.B) {
+			var eps []string
+			for range nb {
+				s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+					_, _ = io.WriteString(w, `{"ok":true}`)
+				}))
+				defer s.Close()
+				eps = append(eps, fmt.Sprintf("%q", s.Listener.Addr().String()))
+			}
+			c, err := Parse([]byte(fmt.Sprintf(`
+server: {disableAccessLog: true}
+models: [{class: a, versions: [{name: v1, endpoints: [%s]}]}]
+tenants: [{name: t, keySHA256: [%s]}]
+`, strings.Join(eps, ","), HashKey("k"))))
+			if err != nil {
+				b.Fatal(err)
+			}
+			r, err := New(Options{Config: c, Registerer: prometheus.NewRegistry()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := httptest.NewServer(r)
+			defer srv.Close()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req, _ := http.NewRequest("POST", srv.URL+"/infer", strings.NewReader(`{"input":"x"}`))
+					req.Header.Set("Authorization", "Bearer k")
+					req.Header.Set("X-Model-Class", "a")
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+		})
+	}
+}
+
+// BenchmarkHandler measures the router's own work per request, with the
+// client side replaced by an in-memory recorder.
+func BenchmarkHandler(b *testing.B) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	}))
+	defer be.Close()
+	c, err := Parse([]byte(fmt.Sprintf(`
+server: {disableAccessLog: true}
+models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
+tenants: [{name: t, keySHA256: [%s]}]
+`, be.Listener.Addr().String(), HashKey("k"))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := New(Options{Config: c, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	start := time.Now()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "/infer", strings.NewReader(`{"input":"x"}`))
+		req.Header.Set("Authorization", "Bearer k")
+		req.Header.Set("X-Model-Class", "a")
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+}
+
+func BenchmarkClassify(b *testing.B) {
+	k := exampleClassifier()
+	parts := RequestParts{Path: "/infer", Header: http.Header{}, Body: []byte(`{"model":"reader-de-large","input":"` + strings.Repeat("x", 2000) + `"}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := k.Classify(parts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkFairQueueUncontended(b *testing.B) {
+	q := NewFairQueue(64, 256)
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := q.Acquire(ctx, "t", 1, time.Second); err != nil {
+			b.Fatal(err)
+		}
+		q.Release()
+	}
+}
