@@ -174,7 +174,10 @@ func build(ins []input, lim Limits, findings []Finding) (*Policy, error) {
 	return p, nil
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var (
+	yamlLine      = regexp.MustCompile(`line (\d+)`)
+	unknownAnchor = regexp.MustCompile(`unknown anchor '([^']*)' referenced`)
+)
 
 // parseFile decodes every document of one file into p.
 func parseFile(p *Policy, in input, lim Limits, findings []Finding) (out []Finding) {
@@ -183,6 +186,7 @@ func parseFile(p *Policy, in input, lim Limits, findings []Finding) (out []Findi
 		// The YAML parser is not ours; if it ever panics on odd input,
 		// report the file instead of crashing the linter.
 		if r := recover(); r != nil {
+			p.partial = true
 			out = append(out, Finding{File: in.name, Line: 1, Column: 1, Message: fmt.Sprintf("cannot parse YAML: %v", r)})
 		}
 	}()
@@ -198,8 +202,20 @@ func parseFile(p *Policy, in input, lim Limits, findings []Finding) (out []Findi
 			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 				line, _ = strconv.Atoi(m[1])
 			}
+			p.partial = true
 			msg := strings.TrimPrefix(err.Error(), "yaml: ")
 			msg = strings.TrimPrefix(msg, fmt.Sprintf("line %d: ", line))
+			if strings.HasPrefix(msg, "did not find expected") {
+				// yaml.v3 reports parser (not scanner) errors with a
+				// 0-based line; scanner errors are 1-based.
+				line++
+			}
+			if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
+				// This error has no line; find the alias in the text.
+				if i := bytes.Index(in.data, []byte("*"+m[1])); i >= 0 {
+					line = 1 + bytes.Count(in.data[:i], []byte("\n"))
+				}
+			}
 			return append(out, Finding{File: in.name, Line: line, Column: 1, Message: "invalid YAML: " + msg})
 		}
 		if n >= lim.MaxDocuments {

@@ -29,6 +29,9 @@ type Policy struct {
 	index map[string]*docIndex
 	// cat is the catalog with spec.catalog applied, set by Default.
 	cat *catalog.Catalog
+	// partial is set when a file could not be parsed, so findings about
+	// missing names can say they may be in that file.
+	partial bool
 }
 
 // Class returns the model class with the given name.
@@ -431,7 +434,8 @@ type GPUConfig struct {
 	// Replicas is the number of shares per GPU in mode time-sliced.
 	Replicas int `json:"replicas,omitempty"`
 	// RepartitionTime is how long applying a new MIG layout takes.
-	// Default 2m.
+	// Default 2m in the MIG modes (a new mig-fixed node applies its layout
+	// once too), unused otherwise.
 	RepartitionTime Duration `json:"repartitionTime,omitempty"`
 }
 

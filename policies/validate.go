@@ -184,6 +184,7 @@ func (v *validator) checkNodeGroup(ng *NodeGroup) {
 		}
 		seen[z] = true
 	}
+	v.checkLabels(KindNodeGroup, ng.Name, "labels", ng.Labels)
 	for _, k := range slices.Sorted(maps.Keys(s.NodeLabels)) {
 		if msg := checkLabel(k, s.NodeLabels[k]); msg != "" {
 			add(fmt.Sprintf("spec.nodeLabels[%s]", k), "%s", msg)
@@ -393,9 +394,20 @@ func (v *validator) tenants() []string {
 	return slices.Sorted(maps.Keys(set))
 }
 
+// checkLabels checks metadata labels, which headroom copies onto the
+// Kubernetes objects it manages.
+func (v *validator) checkLabels(kind, name, path string, labels map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		if msg := checkLabel(k, labels[k]); msg != "" {
+			v.add(kind, name, fmt.Sprintf("metadata.%s[%s]", path, k), "%s", msg)
+		}
+	}
+}
+
 func (v *validator) checkClass(c *ModelClass) {
 	s := &c.Spec
 	add := func(path, format string, args ...any) { v.add(KindModelClass, c.Name, path, format, args...) }
+	v.checkLabels(KindModelClass, c.Name, "labels", c.Labels)
 	seen := map[string]bool{}
 	for i, t := range s.Tenants {
 		path := fmt.Sprintf("spec.tenants[%d]", i)
@@ -652,9 +664,15 @@ func (v *validator) checkPlacement(c *ModelClass) {
 		seen[name] = true
 		ng, ok := v.p.NodeGroup(name)
 		if !ok {
-			hint := suggest(name, known)
-			if !strings.Contains(hint, "known:") {
-				hint += fmt.Sprintf(" (known: %s)", strings.Join(known, ", "))
+			hint := " (the policy defines no NodeGroup)"
+			if len(known) > 0 {
+				hint = suggest(name, known)
+				if !strings.Contains(hint, "known:") {
+					hint += fmt.Sprintf(" (known: %s)", strings.Join(known, ", "))
+				}
+			}
+			if v.p.partial {
+				hint += "; it may be in a file with invalid YAML, fix that first"
 			}
 			add(path, "nodegroup %q does not exist%s", name, hint)
 			continue
