@@ -42,12 +42,17 @@ type boundResult struct {
 	// its candidate j: a primal estimate recovered from the iterates.
 	alloc [][]float64
 	iters int
+	// master is the restricted master's value: the LP optimum when the
+	// column generation converged, above it otherwise.
+	master float64
+	pivots int
 }
 
 // evalState is scratch space for evaluating L(π).
 type evalState struct {
 	grad   []float64
-	choice [][2]int // per class: cheapest candidate, cheapest on-demand
+	use    []float64 // slot usage of the classes' choices
+	choice [][2]int  // per class: cheapest candidate, cheapest on-demand
 }
 
 // eval returns the LP Lagrangian, its integer-strengthened value, and
@@ -55,6 +60,7 @@ type evalState struct {
 func (m *model) eval(pi []float64, st *evalState) (lp, strong float64) {
 	for i := range st.grad {
 		st.grad[i] = 0
+		st.use[i] = 0
 	}
 	for ci, cm := range m.classes {
 		st.choice[ci] = [2]int{-1, -1}
@@ -88,9 +94,11 @@ func (m *model) eval(pi []float64, st *evalState) (lp, strong float64) {
 		st.choice[ci] = [2]int{ia, ib}
 		if ia >= 0 && 1-f > 0 {
 			m.addUsage(st.grad, &cm.cands[ia], cm.demand*(1-f)/cm.cands[ia].cap)
+			m.addUsage(st.use, &cm.cands[ia], cm.demand*(1-f)/cm.cands[ia].cap)
 		}
 		if ib >= 0 && f > 0 {
 			m.addUsage(st.grad, &cm.cands[ib], cm.demand*f/cm.cands[ib].cap)
+			m.addUsage(st.use, &cm.cands[ib], cm.demand*f/cm.cands[ib].cap)
 		}
 	}
 	for _, g := range m.groups {
@@ -178,43 +186,104 @@ func (m *model) project(g *group, pi []float64) {
 	}
 }
 
-// bound runs the subgradient ascent. target is the cost of a known plan
-// (an upper bound on the optimum) for the Polyak step.
+// bound runs column generation on the pattern LP. The restricted master
+// (a tableau, see simplex.go) has a row per slot resource, per capped
+// nodegroup and one convexity row; its columns are every legal layout of
+// every nodegroup (x_gL, a few hundred: enumerated, no pricing needed) and
+// the classes' joint choices (Dantzig-Wolfe over the class blocks, one
+// column per round: each class's cheapest options at the master's dual
+// slot prices π). Every round also evaluates L(π), a proven bound, and
+// keeps the best. It stops when the new column cannot improve the master
+// (then the master's value is the LP optimum), after Options.
+// BoundIterations rounds, or at the deadline.
 func (m *model) bound(target float64, opts Options, now func() time.Time) boundResult {
-	st := &evalState{grad: make([]float64, m.nres), choice: make([][2]int, len(m.classes))}
-	pi := m.initialPrices()
+	st := &evalState{grad: make([]float64, m.nres), use: make([]float64, m.nres), choice: make([][2]int, len(m.classes))}
 	res := boundResult{value: math.Inf(-1), lp: math.Inf(-1), alloc: make([][]float64, len(m.classes))}
 	for ci, cm := range m.classes {
 		res.alloc[ci] = make([]float64, len(cm.cands))
 	}
-	lambda, stall := 2.0, 0
-	dir := make([]float64, m.nres)
-	const deflect = 0.0
-	avgN := 0.0
-	for it := 0; it < opts.BoundIterations; it++ {
-		res.iters = it + 1
+	rows := m.nres
+	maxRow := make([]int, len(m.groups))
+	for _, g := range m.groups {
+		maxRow[g.idx] = -1
+		if g.ng.Max > 0 {
+			maxRow[g.idx] = rows
+			rows++
+		}
+	}
+	conv := rows
+	rows++
+	b := make([]float64, rows)
+	identCost := make([]float64, rows)
+	for _, g := range m.groups {
+		if r := maxRow[g.idx]; r >= 0 {
+			b[r] = g.maxGPUs
+		}
+	}
+	b[conv] = 1
+	bigM := 10*math.Abs(target) + 1
+	identCost[conv] = bigM
+	t := newTableau(b, identCost)
+	for _, g := range m.groups {
+		for _, pt := range g.patterns {
+			a := make([]float64, rows)
+			for k := range g.kinds {
+				a[g.res0+k] = -pt.supply[k]
+			}
+			if g.memRes >= 0 {
+				a[g.memRes] = -pt.supply[len(g.kinds)]
+			}
+			if r := maxRow[g.idx]; r >= 0 {
+				a[r] = 1
+			}
+			t.addColumn(a, g.gpuPrice)
+		}
+	}
+	type column struct {
+		j      int
+		choice [][2]int
+	}
+	var cols []column
+	pi := m.initialPrices()
+	eps := 1e-9 * math.Max(1, math.Abs(target))
+	for round := 0; round < opts.BoundIterations; round++ {
+		res.iters = round + 1
 		lp, strong := m.eval(pi, st)
 		if strong > res.value {
 			res.value = strong
 		}
-		if res.pi == nil || lp > res.lp+1e-9*math.Abs(res.lp) {
+		if res.pi == nil || lp > res.lp {
 			res.lp = lp
 			res.pi = append(res.pi[:0], pi...)
-			stall = 0
-		} else if stall++; stall >= 40 {
-			lambda /= 2
-			stall = 0
 		}
-		// Average the classes' choices over the iterations (ergodic
-		// primal recovery), giving later iterates more weight.
-		avgN++
-		w := math.Max(1/avgN, 0.05)
+		a := make([]float64, rows)
+		copy(a, st.use)
+		a[conv] = 1
+		j := t.addColumn(a, 0)
+		cols = append(cols, column{j: j, choice: append([][2]int(nil), st.choice...)})
+		if t.red[j] >= -eps || (round > 0 && t.objective()-lp <= 1e-7*math.Abs(lp)) {
+			break // no column improves the master: it holds the LP optimum
+		}
+		if !opts.Deadline.IsZero() && !now().Before(opts.Deadline) {
+			break
+		}
+		if !t.solve(20 * rows) {
+			break
+		}
+		y := t.duals()
+		for r := 0; r < m.nres; r++ {
+			pi[r] = math.Max(0, -y[r])
+		}
+	}
+	// Primal recovery: the master's weights on the class columns mix the
+	// classes' choices into the LP's allocation.
+	for _, c := range cols {
+		w := t.value(c.j)
+		if w <= 0 {
+			continue
+		}
 		for ci, cm := range m.classes {
-			ch := st.choice[ci]
-			row := res.alloc[ci]
-			for j := range row {
-				row[j] *= 1 - w
-			}
+			ch := c.choice[ci]
 			if ch[0] < 0 {
 				continue
 			}
@@ -222,49 +291,14 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 			if ch[1] < 0 {
 				f = 0
 			}
-			row[ch[0]] += w * (1 - f)
+			res.alloc[ci][ch[0]] += w * (1 - f)
 			if ch[1] >= 0 {
-				row[ch[1]] += w * f
+				res.alloc[ci][ch[1]] += w * f
 			}
 		}
-		// Deflect the direction with the previous one (Camerini, Fratta,
-		// Maffioli 1975): it damps the zig-zag of plain subgradients.
-		norm := 0.0
-		for r, gr := range st.grad {
-			d := gr + deflect*dir[r]
-			if pi[r] <= 0 && d < 0 {
-				d = 0 // projected: the price stays at 0
-			}
-			dir[r] = d
-			norm += d * d
-		}
-		if norm < 1e-18 || lambda < 1e-4 {
-			break
-		}
-		if !opts.Deadline.IsZero() && it%16 == 15 && !now().Before(opts.Deadline) {
-			break
-		}
-		// Aim a little above the best bound so far (a variable target
-		// value), never above the known plan's cost.
-		aim := target
-		if res.lp > 0 {
-			aim = math.Min(target, res.lp*1.03)
-		}
-		gap := aim - lp
-		if gap <= 1e-9*math.Abs(target) {
-			gap = 0.01 * math.Abs(target)
-		}
-		step := lambda * gap / norm
-		for r := range pi {
-			pi[r] = math.Max(0, pi[r]+step*dir[r])
-		}
-		for _, g := range m.groups {
-			m.project(g, pi)
-		}
 	}
-	if res.pi == nil {
-		res.pi = pi
-	}
+	res.master = t.objective()
+	res.pivots = t.pivots
 	if math.IsInf(res.value, -1) {
 		res.value = 0
 	}

@@ -1,4 +1,65 @@
 package binpack
 
-// improve tries to lower a solution's cost after packing.
-func (m *model) improve(s *solution, pi []float64, opts Options) {}
+import "slices"
+
+// improve is a local search over whole nodes: for each nodegroup, try the
+// same plan with one node fewer (the replicas that no longer fit move, the
+// cheapest to move first, to their next best options, as repair does) and
+// keep the result when the plan gets cheaper and places as much. Rounding
+// to whole nodes is where packing loses most against the LP bound, which
+// counts GPUs, not nodes: a p5en with two busy GPUs costs as much as a
+// full one.
+func (m *model) improve(s *solution, cost costFunc, pack packer, opts Options) {
+	for pass := 0; pass < opts.ImprovePasses; pass++ {
+		improved := false
+		for _, g := range m.groups {
+			n := len(s.gpus[g.idx])
+			nodes := m.nodes(g, n)
+			if n == 0 || nodes <= g.ng.Min {
+				continue
+			}
+			trial := s.clone()
+			saved := g.maxGPUs
+			g.maxGPUs = float64((nodes - 1) * g.gpn)
+			blocked := make([]bool, len(m.groups))
+			for r := 0; r < opts.RepairRounds; r++ {
+				if !m.repair(trial, cost, blocked, pack) {
+					break
+				}
+			}
+			g.maxGPUs = saved
+			if len(trial.unplaced) > len(s.unplaced) || m.overMax(trial) {
+				continue
+			}
+			if m.cost(trial) < m.cost(s)-1e-9 {
+				*s = *trial
+				improved = true
+			}
+		}
+		if !improved {
+			return
+		}
+	}
+}
+
+func (m *model) overMax(s *solution) bool {
+	for _, g := range m.groups {
+		if float64(len(s.gpus[g.idx])) > g.maxGPUs {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *solution) clone() *solution {
+	out := &solution{reps: make([][]int, len(s.reps)), gpus: make([][]gpuAlloc, len(s.gpus)),
+		unplaced: make(map[int]string, len(s.unplaced)), strategy: s.strategy}
+	for i, r := range s.reps {
+		out.reps[i] = slices.Clone(r)
+	}
+	copy(out.gpus, s.gpus) // packings are replaced, never edited in place
+	for k, v := range s.unplaced {
+		out.unplaced[k] = v
+	}
+	return out
+}

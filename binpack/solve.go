@@ -53,7 +53,7 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 	}
 	br := m.bound(target, opts, now)
 	best := m.solveWith("lp-guided", m.priceCost(br.pi), br.alloc, packLP, opts)
-	m.improve(best, br.pi, opts)
+	m.improve(best, m.priceCost(br.pi), packLP, opts)
 	if bc := m.cost(best); !(bc <= ffdCost+1e-9) || len(best.unplaced) > len(ffd.unplaced) {
 		best = ffd
 	}
@@ -365,5 +365,3 @@ func (m *model) cost(s *solution) float64 {
 	}
 	return c
 }
-
-// improve is a hook for local search after packing; see improve.go.

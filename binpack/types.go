@@ -66,6 +66,9 @@ type Options struct {
 	// RepairRounds caps the rounds that move replicas off nodegroups over
 	// their max size (default 8).
 	RepairRounds int `json:"repairRounds,omitempty"`
+	// ImprovePasses caps the passes of the node-removal local search
+	// (default 3).
+	ImprovePasses int `json:"improvePasses,omitempty"`
 }
 
 // DefaultBoundIterations is the default cap on lower-bound iterations.
@@ -77,6 +80,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RepairRounds <= 0 {
 		o.RepairRounds = 8
+	}
+	if o.ImprovePasses <= 0 {
+		o.ImprovePasses = 3
 	}
 	return o
 }
@@ -232,13 +238,13 @@ type MIGDeviceConfig struct {
 
 // Changes compares the plan with the current state.
 type Changes struct {
-	NodesAdded     []string        `json:"nodesAdded,omitempty"`
-	NodesRemoved   []string        `json:"nodesRemoved,omitempty"`
-	LayoutsChanged []LayoutChange  `json:"layoutsChanged,omitempty"`
-	ReplicasMoved  int             `json:"replicasMoved"`
-	ReplicasAdded  int             `json:"replicasAdded"`
-	ReplicasGone   int             `json:"replicasRemoved"`
-	Penalty        float64         `json:"penalty"`
+	NodesAdded     []string       `json:"nodesAdded,omitempty"`
+	NodesRemoved   []string       `json:"nodesRemoved,omitempty"`
+	LayoutsChanged []LayoutChange `json:"layoutsChanged,omitempty"`
+	ReplicasMoved  int            `json:"replicasMoved"`
+	ReplicasAdded  int            `json:"replicasAdded"`
+	ReplicasGone   int            `json:"replicasRemoved"`
+	Penalty        float64        `json:"penalty"`
 }
 
 // LayoutChange is one GPU re-partitioned.
