@@ -290,8 +290,8 @@ func (m *hwModel) forecast(h int) float64 {
 	}
 	// The season index of target t-1+h is i-1+h taken back into [0, p).
 	j := m.i - 1 + h
-	for j >= p {
-		j -= p
+	if j >= p {
+		j %= p // a division only for horizons past the season's end
 	}
 	s := m.season[j]
 	base := m.level + m.cacheSum*m.trend

@@ -98,7 +98,12 @@ func (s residualSketch) quantile(q float64) float64 {
 	if len(s) == 0 {
 		return 0
 	}
-	q = math.Min(math.Max(q, 0), 1)
+	switch {
+	case !(q > 0): // also NaN
+		q = 0
+	case q > 1:
+		q = 1
+	}
 	p := q * float64(len(s)-1)
 	i := int(p)
 	if i >= len(s)-1 {
