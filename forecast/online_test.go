@@ -150,3 +150,62 @@ func TestOnlineProperties(t *testing.T) {
 		}
 	})
 }
+
+func TestOnlineReselectsPeriodically(t *testing.T) {
+	on := NewOnline(Options{Step: 10 * time.Minute, ReselectEvery: 6 * time.Hour})
+	s := Synthetic(SyntheticOptions{Step: 10 * time.Minute, Len: 1500, Base: 100, Daily: 0.7, Noise: 0.02, Seed: 5})
+	var chosen []time.Time
+	for i, v := range s.Values {
+		now := t0.Add(time.Duration(i) * 10 * time.Minute)
+		on.Observe(now, v)
+		on.Predict(now, 30*time.Minute, 0.95)
+		if lm := on.live[3]; lm != nil && (len(chosen) == 0 || !lm.chosen.Equal(chosen[len(chosen)-1])) {
+			chosen = append(chosen, lm.chosen)
+		}
+	}
+	// Cold start re-chooses as data comes; after that, every 6 h: 1500
+	// steps of 10 min are 250 h, so about 40 choices once warm.
+	warm := 0
+	for i := 1; i < len(chosen); i++ {
+		if d := chosen[i].Sub(chosen[i-1]); d == 6*time.Hour {
+			warm++
+		}
+	}
+	if warm < 35 {
+		t.Fatalf("%d re-choices 6 h apart, want about 40", warm)
+	}
+	// The online choice agrees with a batch Select on the same history.
+	sel, err := Select(Series{Step: 10 * time.Minute, Values: on.hist}, SelectOptions{Horizon: 30 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm := on.choose(t0, 3)
+	if lm.sel.Method != sel.Method || lm.sel.PointMethod != sel.PointMethod {
+		t.Fatalf("online chose %s/%s, batch %s/%s", lm.sel.Method, lm.sel.PointMethod, sel.Method, sel.PointMethod)
+	}
+}
+
+func TestOnlineFeedsSpikeDetector(t *testing.T) {
+	on := NewOnline(Options{Step: time.Minute})
+	sd := NewSpikeDetector(SpikeOptions{})
+	s := Synthetic(SyntheticOptions{Step: time.Minute, Len: 2000, Base: 50, Daily: 0.3, Noise: 0.03, Seed: 9})
+	for i, v := range s.Values {
+		on.Observe(t0.Add(time.Duration(i)*time.Minute), v)
+	}
+	now := t0.Add(1999 * time.Minute)
+	p := on.Predict(now, 5*time.Minute, 0.95)
+	// Raw samples every 5 s: normal load, then a burst of 3x the forecast.
+	spikeAt := -1
+	for k := range 60 {
+		rate := p.Point
+		if k >= 30 {
+			rate = 3 * p.Upper
+		}
+		if r := sd.Observe(now.Add(time.Duration(k)*5*time.Second), rate, p.Band()); r.Spike && spikeAt < 0 {
+			spikeAt = k
+		}
+	}
+	if spikeAt < 30 || spikeAt > 33 {
+		t.Fatalf("spike flagged at sample %d, want within 15 s of sample 30", spikeAt)
+	}
+}

@@ -592,7 +592,11 @@ func finishScore(plan evalPlan, sc *scratch) (float64, float64) {
 		lm += sc.scale[i] * 0.5 * math.Abs(r)
 	}
 	n := float64(len(sc.resid))
-	return lq / n, lm / n
+	lq, lm = lq/n, lm/n
+	if math.IsNaN(lq) || math.IsNaN(lm) { // overflowing input: never choose this
+		return math.Inf(1), math.Inf(1)
+	}
+	return lq, lm
 }
 
 // clampRate makes any model output a usable rate: NaN becomes 0, negative
