@@ -306,10 +306,11 @@ func (m *hwModel) forecast(h int) float64 {
 // the deseasonalized series by exponential smoothing. Each component's
 // phase is advanced by a rotation per step instead of calling sin and cos.
 type spectralModel struct {
-	alpha float64
-	comp  []component
-	level float64
-	n     int
+	alpha, beta, phi float64
+	comp             []component
+	level, trend     float64
+	n                int
+	cacheSum         float64
 	// cache for forecast(h): rotation by (h-1) steps
 	cacheH int
 	cosH   []float64
@@ -324,8 +325,8 @@ type component struct {
 
 // newSpectral starts the model at index start of the series the spectrum
 // was fitted on.
-func newSpectral(sp spectrum, alpha float64, start int) *spectralModel {
-	m := &spectralModel{alpha: alpha, comp: make([]component, len(sp.comp)), cosH: make([]float64, len(sp.comp)), sinH: make([]float64, len(sp.comp))}
+func newSpectral(sp spectrum, p Params, start int) *spectralModel {
+	m := &spectralModel{alpha: p.Alpha, beta: p.Beta, phi: p.Phi, comp: make([]component, len(sp.comp)), cosH: make([]float64, len(sp.comp)), sinH: make([]float64, len(sp.comp))}
 	copy(m.comp, sp.comp)
 	for i := range m.comp {
 		c := &m.comp[i]
@@ -349,7 +350,11 @@ func (m *spectralModel) update(y float64) {
 	if m.n == 0 {
 		m.level = d
 	} else {
-		m.level += m.alpha * (d - m.level)
+		// Damped Holt on the deseasonalized series (as STL + ETS does for
+		// a decomposition; Hyndman & Athanasopoulos, FPP3 8.2).
+		prev := m.level
+		m.level = m.alpha*d + (1-m.alpha)*(prev+m.phi*m.trend)
+		m.trend = m.beta*(m.level-prev) + (1-m.beta)*m.phi*m.trend
 	}
 	m.n++
 	for i := range m.comp {
@@ -365,12 +370,13 @@ func (m *spectralModel) update(y float64) {
 func (m *spectralModel) forecast(h int) float64 {
 	if h != m.cacheH {
 		m.cacheH = h
+		m.cacheSum = dampedSum(m.phi, h)
 		for i := range m.comp {
 			w := math.Atan2(m.comp[i].sw, m.comp[i].cw)
 			m.cosH[i], m.sinH[i] = math.Cos(w*float64(h-1)), math.Sin(w*float64(h-1))
 		}
 	}
-	v := m.level
+	v := m.level + m.cacheSum*m.trend
 	for i := range m.comp {
 		c := &m.comp[i]
 		cc := c.c*m.cosH[i] - c.s*m.sinH[i]

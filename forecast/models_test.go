@@ -45,7 +45,7 @@ func TestModelsRecoverKnownShapes(t *testing.T) {
 		{"holt on a line", &holtModel{alpha: 0.5, beta: 0.3, phi: 1}, linear, 10, 10 + 0.5*float64(len(linear)-1+10), 1e-6},
 		{"hw additive", newHW(Params{Alpha: 0.2, Gamma: 0.2, Phi: 0.98, Period: period}, false), periodic, 10, season(n - 1 + 10), 0.01},
 		{"hw multiplicative", newHW(Params{Alpha: 0.2, Gamma: 0.2, Phi: 0.98, Period: period}, true), periodic, 10, season(n - 1 + 10), 0.5},
-		{"spectral", newSpectral(fitSpectrum(periodic, 0), 0.1, 0), periodic, 10, season(n - 1 + 10), 0.5},
+		{"spectral", newSpectral(fitSpectrum(periodic, 0), Params{Alpha: 0.1}, 0), periodic, 10, season(n - 1 + 10), 0.5},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

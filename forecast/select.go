@@ -442,7 +442,7 @@ func newModel(m Method, p Params, spec spectrum, start int) model {
 	case HoltWintersDailyMul, HoltWintersWeekMul:
 		return newHW(p, true)
 	case Spectral:
-		return newSpectral(spec, p.Alpha, start)
+		return newSpectral(spec, p, start)
 	case Combination:
 		c := &comboModel{}
 		for _, pt := range p.Parts {
@@ -499,9 +499,10 @@ func fit(m Method, y []float64, step time.Duration, plan evalPlan, spec spectrum
 			axis(setG, weekGamma)
 		}
 	case Spectral:
-		p.Alpha = specAlpha[1]
+		p.Alpha, p.Phi = specAlpha[1], dampingPhi
 		p.Periods = spec.periods
 		axis(setA, specAlpha)
+		axis(setB, betaGrid)
 	}
 	start := max(0, plan.from-plan.h-warmup(m, step))
 	best, lm := score(newModel(m, p, spec, start), y, start, plan, sc)
