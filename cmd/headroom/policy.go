@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -68,7 +69,7 @@ cross-reference, and prints all findings, one per line, as
 file:line:col: field: message. Exit status: 0 clean, 1 findings, 2 could not run.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, dirs []string) error {
-			if err := checkFormat(format, outText, outJSON); err != nil {
+			if err := checkFormat(format, outText, outJSON, outGitHub); err != nil {
 				return trouble(a, err)
 			}
 			var results []lintResult
@@ -87,11 +88,18 @@ file:line:col: field: message. Exit status: 0 clean, 1 findings, 2 could not run
 				}
 				results = append(results, r)
 			}
-			if format == outJSON {
+			switch format {
+			case outJSON:
 				if err := writeJSON(a.stdout, results); err != nil {
 					return err
 				}
-			} else {
+			case outGitHub:
+				for _, r := range results {
+					for _, f := range r.Findings {
+						fmt.Fprintln(a.stdout, githubAnnotation(f))
+					}
+				}
+			default:
 				for _, r := range results {
 					for _, f := range r.Findings {
 						fmt.Fprintln(a.stdout, f.String())
@@ -109,8 +117,23 @@ file:line:col: field: message. Exit status: 0 clean, 1 findings, 2 could not run
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&format, "output", "o", outText, "output format: text or json")
+	cmd.Flags().StringVarP(&format, "output", "o", outText, "output format: text, json, or github (workflow-command annotations for GitHub Actions)")
 	return cmd
+}
+
+// outGitHub prints findings as GitHub Actions workflow commands, which show
+// up as annotations on the pull request's changed lines.
+const outGitHub = "github"
+
+func githubAnnotation(f policies.Finding) string {
+	esc := func(s string) string {
+		return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+	}
+	msg := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(strings.TrimPrefix(f.Field+": "+f.Message, ": "))
+	if f.File == "" {
+		return "::error::" + msg
+	}
+	return fmt.Sprintf("::error file=%s,line=%d,col=%d::%s", esc(f.File), max(f.Line, 1), max(f.Column, 1), msg)
 }
 
 // loadOrReport loads dir; on findings it prints them to stderr and returns

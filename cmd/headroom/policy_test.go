@@ -56,6 +56,8 @@ func TestPolicyLint(t *testing.T) {
 		{"several dirs: all reported", []string{"policy", "lint", badPolicy, refPolicy}, 1, "reference: ok", "2 finding(s)"},
 		{"missing dir", []string{"policy", "lint", "no/such/dir"}, 2, "", "reading policy directory"},
 		{"bad format", []string{"policy", "lint", "-o", "xml", refPolicy}, 2, "", "unknown output format"},
+		{"github annotations", []string{"policy", "lint", "-o", "github", badPolicy}, 1,
+			"::error file=../../policies/testdata/lint/missing-nodegroup/policy.yaml,line=24,col=36::spec.placement.nodeGroups[1]: nodegroup \"gpu-p5-spott\" does not exist", ""},
 		{"no args", []string{"policy", "lint"}, 2, "", "requires at least 1 arg"},
 		{"unknown flag", []string{"policy", "lint", "--strict", refPolicy}, 2, "", "unknown flag"},
 	}
