@@ -31,7 +31,7 @@ func (c *Controller) planCluster(d *Decision, obs *Observations, w *world, allDa
 		}
 	}
 
-	req, held := c.packRequest(desired, w)
+	req, held := c.packRequest(desired, d.Classes, w)
 	res := c.opts.Packer.Pack(req)
 	for _, cl := range sortedKeys(res.Unplaced) {
 		d.NotDone = append(d.NotDone, fmt.Sprintf("class %s: %d replicas fit no nodegroup within its max size", cl, res.Unplaced[cl]))
@@ -131,7 +131,7 @@ func (c *Controller) planCluster(d *Decision, obs *Observations, w *world, allDa
 
 // packRequest builds the packer's view: usable nodes (plus booting ones as
 // empty capacity) and, per nodegroup, the nodes held out of it.
-func (c *Controller) packRequest(desired map[string]int, w *world) (PackRequest, map[string]int) {
+func (c *Controller) packRequest(desired map[string]int, classes []ClassDecision, w *world) (PackRequest, map[string]int) {
 	pol := c.policy
 	req := PackRequest{AllowNew: true}
 	held := map[string]int{}
@@ -183,6 +183,10 @@ func (c *Controller) packRequest(desired map[string]int, w *world) (PackRequest,
 			}
 		}
 	}
+	prefs := map[string]ClassDecision{}
+	for _, cd := range classes {
+		prefs[cd.Class] = cd
+	}
 	for i := range pol.Classes {
 		mc := &pol.Classes[i]
 		pc := PackClass{Name: mc.Name, Replicas: desired[mc.Name], NodeGroups: mc.Spec.Placement.NodeGroups,
@@ -190,10 +194,20 @@ func (c *Controller) packRequest(desired map[string]int, w *world) (PackRequest,
 		if pc.Spot == policies.SpotNever {
 			pc.MinOnDemandFraction = 1
 		}
-		// Right-sized profile first (set by planClass through the decision
-		// order is not available here; the class's declared order stands).
-		for _, pr := range mc.Spec.Profiles {
-			pc.Options = append(pc.Options, PackOption{GPU: pr.GPU, Profile: pr.Profile, MemoryGiB: float64(mc.Spec.GPUMemory.Value()) / (1 << 30)})
+		// The right-sized profile first, then the rest in declared order;
+		// the memory need is the observed one, so the packer drops slices
+		// that cannot hold it.
+		cd := prefs[mc.Name]
+		need := cd.NeedGiB
+		if need <= 0 {
+			need = float64(mc.Spec.GPUMemory.Value()) / (1 << 30)
+		}
+		for pass := range 2 {
+			for _, pr := range mc.Spec.Profiles {
+				if (pr.Profile == cd.PreferredProfile) == (pass == 0) {
+					pc.Options = append(pc.Options, PackOption{GPU: pr.GPU, Profile: pr.Profile, MemoryGiB: need})
+				}
+			}
 		}
 		req.Classes = append(req.Classes, pc)
 	}

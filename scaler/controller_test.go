@@ -481,3 +481,31 @@ func TestMetricsAboutTheController(t *testing.T) {
 		}
 	}
 }
+
+// GPU right-sizing: with observed p99 GPU memory of 8 GiB the class fits a
+// 1g.20gb slice that still meets the SLO, so that becomes its preferred
+// profile; the declared 14Gi alone would not rule it out either, but 30 GiB
+// observed does.
+func TestGPURightSizing(t *testing.T) {
+	cl := testClass("a", 1, 40)
+	cl.Spec.Profiles = append(cl.Spec.Profiles, policies.ServiceProfile{GPU: "H100-80GB", Profile: "1g.20gb",
+		ServiceTime: policies.ServiceTime{Mean: d(90 * time.Millisecond), P95: d(160 * time.Millisecond)}, Concurrency: 2})
+	for _, tc := range []struct {
+		usedGiB float64
+		want    string
+	}{{8, "1g.20gb"}, {30, "3g.40gb"}, {60, "whole"}} {
+		w := world(2)
+		c := newController(t, w, testPolicy(cl), scaler.Options{})
+		var dec scaler.Decision
+		for i := range 12 {
+			now := t0.Add(time.Duration(i) * 15 * time.Second)
+			setRate(w, "a", 50, now)
+			w.GPU = []scaler.GPUMemory{{Node: "n1", Pod: "a-n1-0", Class: "a", Profile: "3g.40gb", UsedMiB: tc.usedGiB * 1024}}
+			dec = tick(t, c, now)
+		}
+		cd, _ := dec.Class("a")
+		if cd.PreferredProfile != tc.want || cd.NeedGiB < tc.usedGiB*1.1 {
+			t.Errorf("used %.0f GiB: preferred %q (need %.1f GiB: %s), want %q", tc.usedGiB, cd.PreferredProfile, cd.NeedGiB, cd.ProfileReason, tc.want)
+		}
+	}
+}

@@ -86,6 +86,9 @@ type ClassDecision struct {
 	PreferredProfile string  `json:"preferredProfile,omitempty"`
 	ProfileReason    string  `json:"profileReason,omitempty"`
 	Multiplier       float64 `json:"serviceMultiplier"`
+	// NeedGiB is the GPU memory a replica needs: observed p99 plus margin
+	// once there are samples, else the declared gpuMemory.
+	NeedGiB float64 `json:"needGiB"`
 
 	Needed     int  `json:"needed"`
 	Panic      int  `json:"panicReplicas,omitempty"`

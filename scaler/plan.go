@@ -432,6 +432,7 @@ func (c *Controller) planClass(mc *policies.ModelClass, obs *Observations, w *wo
 	for i, ch := range choices {
 		opts[i] = ch.opt
 	}
+	cd.NeedGiB = needGiB
 	pi, pwhy := RightSize(opts, needGiB)
 	cd.ProfileReason = pwhy
 	if pi >= 0 {
