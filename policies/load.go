@@ -302,6 +302,8 @@ func decodeDocument(p *Policy, file string, root *yaml.Node, lim Limits, finding
 	target.FieldByName("Name").SetString(name)
 	if env.Kind != KindCluster {
 		target.FieldByName("Labels").Set(reflect.ValueOf(env.Metadata.Labels))
+	} else if env.Metadata.Labels != nil {
+		d.fail(valueNode(valueNode(root, "metadata"), "labels"), "metadata.labels", "a Cluster has no labels headroom uses; remove them")
 	}
 	src := Source{File: file, Line: root.Line}
 	target.FieldByName("Source").Set(reflect.ValueOf(src))

@@ -314,8 +314,11 @@ func parseSchedule(expr, tz string) (*cron.SpecSchedule, error) {
 }
 
 func loadLocation(tz string) (*time.Location, error) {
-	if tz == "" {
+	switch tz {
+	case "":
 		return time.UTC, nil
+	case "Local":
+		return nil, fmt.Errorf("time zone Local depends on the machine headroom runs on; name the zone, e.g. Europe/Berlin")
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
