@@ -40,29 +40,57 @@ func (e *Endpoint) ejected(now time.Time) bool {
 // keeps the maximum load close to least-outstanding without scanning or
 // herding every router onto the same endpoint.
 type Pool struct {
-	eps     []*Endpoint
-	outlier OutlierConfig
-	intn    func(int) int
+	eps        atomic.Pointer[[]*Endpoint]
+	outlier    OutlierConfig
+	intn       func(int) int
+	startReady bool
+	mu         sync.Mutex // serialises SetEndpoints
 }
 
 // NewPool returns a pool over addrs; every endpoint starts ready when ready
 // is true (no health checks), not ready otherwise.
 func NewPool(addrs []string, outlier OutlierConfig, ready bool) *Pool {
-	p := &Pool{outlier: outlier, intn: rand.IntN}
-	for _, a := range addrs {
-		e := &Endpoint{Addr: a}
-		e.ready.Store(ready)
-		p.eps = append(p.eps, e)
-	}
+	p := &Pool{outlier: outlier, intn: rand.IntN, startReady: ready}
+	p.SetEndpoints(addrs)
 	return p
 }
 
-// Endpoints returns the pool's endpoints.
-func (p *Pool) Endpoints() []*Endpoint { return p.eps }
+// SetEndpoints replaces the pool's addresses, as an endpoint source reports
+// them. Endpoints that stay keep their state (outstanding requests,
+// readiness, ejection); new ones start ready only when there are no health
+// checks. Requests in flight to a removed endpoint finish normally.
+func (p *Pool) SetEndpoints(addrs []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := map[string]*Endpoint{}
+	if cur := p.eps.Load(); cur != nil {
+		for _, e := range *cur {
+			old[e.Addr] = e
+		}
+	}
+	eps := make([]*Endpoint, 0, len(addrs))
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if seen[a] {
+			continue
+		}
+		seen[a] = true
+		e := old[a]
+		if e == nil {
+			e = &Endpoint{Addr: a}
+			e.ready.Store(p.startReady)
+		}
+		eps = append(eps, e)
+	}
+	p.eps.Store(&eps)
+}
+
+// Endpoints returns the pool's endpoints (do not modify the slice).
+func (p *Pool) Endpoints() []*Endpoint { return *p.eps.Load() }
 
 // HasReady reports whether any endpoint is ready.
 func (p *Pool) HasReady() bool {
-	for _, e := range p.eps {
+	for _, e := range p.Endpoints() {
 		if e.Ready() {
 			return true
 		}
@@ -76,8 +104,9 @@ func (p *Pool) HasReady() bool {
 func (p *Pool) Pick(now time.Time, avoid *Endpoint) *Endpoint {
 	var buf [16]*Endpoint
 	cands := buf[:0]
+	all := p.Endpoints()
 	for pass := 0; pass < 3 && len(cands) == 0; pass++ {
-		for _, e := range p.eps {
+		for _, e := range all {
 			if !e.Ready() {
 				continue
 			}
@@ -127,12 +156,13 @@ func (p *Pool) Report(e *Endpoint, now time.Time, failed bool) bool {
 	}
 	e.mu.Unlock()
 	ejected := 0
-	for _, o := range p.eps {
+	all := p.Endpoints()
+	for _, o := range all {
 		if o != e && o.ejected(now) {
 			ejected++
 		}
 	}
-	if (ejected+1)*100 > p.outlier.MaxEjectedPercent*len(p.eps) {
+	if (ejected+1)*100 > p.outlier.MaxEjectedPercent*len(all) {
 		return false
 	}
 	e.mu.Lock()

@@ -15,7 +15,7 @@ func testOutlier() OutlierConfig {
 
 func TestPickPrefersLessLoaded(t *testing.T) {
 	p := NewPool([]string{"a:1", "b:1"}, testOutlier(), true)
-	p.eps[0].outstanding.Store(5)
+	p.Endpoints()[0].outstanding.Store(5)
 	now := time.Unix(0, 0)
 	for range 20 {
 		if got := p.Pick(now, nil); got.Addr != "b:1" {
@@ -27,9 +27,9 @@ func TestPickPrefersLessLoaded(t *testing.T) {
 func TestPickSkipsUnreadyEjectedAndAvoided(t *testing.T) {
 	p := NewPool([]string{"a:1", "b:1", "c:1"}, testOutlier(), true)
 	now := time.Unix(0, 0)
-	p.eps[0].SetReady(false)
+	p.Endpoints()[0].SetReady(false)
 	for range 3 {
-		p.Report(p.eps[1], now, true)
+		p.Report(p.Endpoints()[1], now, true)
 	}
 	for range 20 {
 		if got := p.Pick(now, nil); got.Addr != "c:1" {
@@ -38,16 +38,16 @@ func TestPickSkipsUnreadyEjectedAndAvoided(t *testing.T) {
 	}
 	// Avoiding c leaves only the ejected b: a healthy endpoint that failed
 	// once beats an ejected one, so avoid gives way before ejection does.
-	if got := p.Pick(now, p.eps[2]); got.Addr != "c:1" {
+	if got := p.Pick(now, p.Endpoints()[2]); got.Addr != "c:1" {
 		t.Fatalf("picked %s avoiding c; want c", got.Addr)
 	}
 	// After the ejection, b is back.
 	later := now.Add(11 * time.Second)
-	if got := p.Pick(later, p.eps[2]); got.Addr != "b:1" {
+	if got := p.Pick(later, p.Endpoints()[2]); got.Addr != "b:1" {
 		t.Fatalf("picked %s after ejection ended; want b", got.Addr)
 	}
-	p.eps[1].SetReady(false)
-	p.eps[2].SetReady(false)
+	p.Endpoints()[1].SetReady(false)
+	p.Endpoints()[2].SetReady(false)
 	if got := p.Pick(later, nil); got != nil {
 		t.Fatalf("picked %s with nothing ready", got.Addr)
 	}
@@ -63,35 +63,35 @@ func TestEjectionBackoffAndCap(t *testing.T) {
 		}
 		return ej
 	}
-	if !ejectAt(p.eps[0], now) {
+	if !ejectAt(p.Endpoints()[0], now) {
 		t.Fatal("a not ejected after 3 failures")
 	}
-	if !p.eps[0].ejected(now.Add(9*time.Second)) || p.eps[0].ejected(now.Add(10*time.Second)) {
+	if !p.Endpoints()[0].ejected(now.Add(9*time.Second)) || p.Endpoints()[0].ejected(now.Add(10*time.Second)) {
 		t.Fatal("first ejection should last 10s")
 	}
 	second := now.Add(10 * time.Second)
-	ejectAt(p.eps[0], second)
-	if !p.eps[0].ejected(second.Add(19*time.Second)) || p.eps[0].ejected(second.Add(20*time.Second)) {
+	ejectAt(p.Endpoints()[0], second)
+	if !p.Endpoints()[0].ejected(second.Add(19*time.Second)) || p.Endpoints()[0].ejected(second.Add(20*time.Second)) {
 		t.Fatal("second ejection should last 20s")
 	}
 	third := second.Add(20 * time.Second)
-	ejectAt(p.eps[0], third)
-	if p.eps[0].ejected(third.Add(25 * time.Second)) {
+	ejectAt(p.Endpoints()[0], third)
+	if p.Endpoints()[0].ejected(third.Add(25 * time.Second)) {
 		t.Fatal("ejection should be capped at 25s")
 	}
 	// At most 50% of 4 endpoints: b may join a, c may not.
-	if !ejectAt(p.eps[1], third) {
+	if !ejectAt(p.Endpoints()[1], third) {
 		t.Fatal("b should be ejected (2 of 4)")
 	}
-	if ejectAt(p.eps[2], third) {
+	if ejectAt(p.Endpoints()[2], third) {
 		t.Fatal("c must not be ejected: that would be 3 of 4")
 	}
 	// A success resets the failure count.
-	p.Report(p.eps[3], third, true)
-	p.Report(p.eps[3], third, true)
-	p.Report(p.eps[3], third, false)
-	p.Report(p.eps[3], third, true)
-	if p.eps[3].ejected(third) {
+	p.Report(p.Endpoints()[3], third, true)
+	p.Report(p.Endpoints()[3], third, true)
+	p.Report(p.Endpoints()[3], third, false)
+	p.Report(p.Endpoints()[3], third, true)
+	if p.Endpoints()[3].ejected(third) {
 		t.Fatal("d was ejected though its failures were not consecutive")
 	}
 }
@@ -115,7 +115,7 @@ func TestPowerOfTwoBalances(t *testing.T) {
 		}
 	}
 	lo, hi := int64(1<<62), int64(0)
-	for _, e := range p.eps {
+	for _, e := range p.Endpoints() {
 		lo, hi = min(lo, e.Outstanding()), max(hi, e.Outstanding())
 	}
 	if hi-lo > 4 {
@@ -170,5 +170,23 @@ func TestRetryBudgetSteadyState(t *testing.T) {
 	want := 0.1*10000 + 5*10.0
 	if float64(granted) > want+b.cap || float64(granted) < want-5 {
 		t.Fatalf("granted %d retries, want about %.0f", granted, want)
+	}
+}
+
+func TestSetEndpointsKeepsState(t *testing.T) {
+	p := NewPool([]string{"a:1", "b:1"}, testOutlier(), false)
+	a := p.Endpoints()[0]
+	a.SetReady(true)
+	a.outstanding.Store(3)
+	p.SetEndpoints([]string{"c:1", "a:1", "c:1"})
+	eps := p.Endpoints()
+	if len(eps) != 2 || eps[0].Addr != "c:1" || eps[1] != a {
+		t.Fatalf("endpoints %v", eps)
+	}
+	if eps[0].Ready() {
+		t.Fatal("a new endpoint must wait for its health check")
+	}
+	if !a.Ready() || a.Outstanding() != 3 {
+		t.Fatal("a kept endpoint lost its state")
 	}
 }

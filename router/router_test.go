@@ -709,3 +709,30 @@ func TestDeadlineGives504(t *testing.T) {
 		t.Fatalf("%v retries after the deadline passed", got)
 	}
 }
+
+func TestSetEndpointsFromSource(t *testing.T) {
+	a1 := backend(t, emulator.Options{Class: "a", Version: "first"})
+	a2 := backend(t, emulator.Options{Class: "a", Version: "second"})
+	r := startRouter(t, fmt.Sprintf(`models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, a1))
+	src := StaticEndpoints{Models: []ModelConfig{{Class: "a", Versions: []VersionConfig{{Name: "v1", Endpoints: []string{a2}}}}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- src.Run(ctx, r.SetEndpoints) }()
+	waitFor(t, func() bool {
+		eps := r.classes["a"].byName["v1"].pool.Endpoints()
+		return len(eps) == 1 && eps[0].Addr == a2
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if res := do(t, "POST", r.URL+"/", keyAcme, map[string]string{"X-Model-Class": "a"}, "{}"); !strings.Contains(res.body, `"version":"second"`) {
+		t.Fatalf("answered %s, want the new endpoint", res.body)
+	}
+	if err := r.SetEndpoints("zzz", "v1", nil); err == nil {
+		t.Fatal("unknown class accepted")
+	}
+	if err := r.SetEndpoints("a", "v9", nil); err == nil {
+		t.Fatal("unknown version accepted")
+	}
+}

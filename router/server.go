@@ -85,7 +85,7 @@ func (r *Router) CheckEndpoints(ctx context.Context, client *http.Client) {
 	var wg sync.WaitGroup
 	for _, cs := range r.classList {
 		for _, vs := range cs.versions {
-			for _, ep := range vs.pool.eps {
+			for _, ep := range vs.pool.Endpoints() {
 				wg.Go(func() {
 					ok := probe(ctx, client, "http://"+ep.Addr+r.cfg.HealthCheck.Path)
 					if ep.Ready() != ok {
@@ -101,7 +101,7 @@ func (r *Router) CheckEndpoints(ctx context.Context, client *http.Client) {
 	for _, cs := range r.classList {
 		for _, vs := range cs.versions {
 			n := 0
-			for _, ep := range vs.pool.eps {
+			for _, ep := range vs.pool.Endpoints() {
 				if ep.Ready() {
 					n++
 				}
