@@ -3,6 +3,7 @@ package policies
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"text/tabwriter"
 )
@@ -81,6 +82,8 @@ func Explain(p *Policy) *Explanation {
 		e.Cluster.MaxCost += float64(ng.Spec.Size.Max) * x.NodePrice
 		e.NodeGroups = append(e.NodeGroups, x)
 	}
+	e.Cluster.MinCost = math.Round(e.Cluster.MinCost*1000) / 1000
+	e.Cluster.MaxCost = math.Round(e.Cluster.MaxCost*1000) / 1000
 	for i := range p.Classes {
 		c := &p.Classes[i]
 		opts, rej := p.Options(c)
@@ -120,7 +123,11 @@ func (e *Explanation) WriteText(w io.Writer) error {
 		ns := ng.Spec
 		fmt.Fprintf(tw, "  %s\t%s %s\t%d-%d nodes\t$%.3f/h per node\t%s\n", ng.Name, ns.InstanceType, ns.CapacityType, ns.Size.Min, ns.Size.Max, ng.NodePrice, ng.Offering)
 		var extra []string
-		extra = append(extra, ns.Kind+" "+ns.CloudName, "boot "+ns.BootTime.String())
+		cloud := fmt.Sprintf("EKS managed nodegroup %q", ns.CloudName)
+		if ns.Kind == NodeGroupASG {
+			cloud = fmt.Sprintf("Auto Scaling group %q", ns.CloudName)
+		}
+		extra = append(extra, cloud, "boot "+ns.BootTime.String())
 		if ns.GPU.IsMIG() {
 			extra = append(extra, "re-partition "+ns.GPU.RepartitionTime.String())
 		}
