@@ -341,7 +341,7 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 
 func selectionReason(sel Selection) string {
 	r := fmt.Sprintf("over %d forecasts %d steps ahead, %s (%s) has the lowest pinball loss at q=%g (%.4g) and %s (%s) the lowest absolute error (%.4g); others (q loss / point loss):",
-		sel.Scored-sel.Horizon, sel.Horizon, sel.Method, sel.Params, sel.Quantile, sel.Loss, sel.PointMethod, sel.PointParams, sel.PointLoss)
+		sel.Scored, sel.Horizon, sel.Method, sel.Params, sel.Quantile, sel.Loss, sel.PointMethod, sel.PointParams, sel.PointLoss)
 	for _, c := range sel.Candidates {
 		if c.Skipped != "" {
 			r += fmt.Sprintf(" %s skipped: %s;", c.Method, c.Skipped)
