@@ -55,7 +55,7 @@ const unset = "(unset)"
 // so reordering them is no change either.
 func Diff(old, cur *Policy) []Change {
 	var out []Change
-	out = append(out, diffObject(KindCluster, "", old.Cluster, cur.Cluster)...)
+	out = append(out, diffObject(KindCluster, cmpOr(cur.Cluster.Name, old.Cluster.Name), old.Cluster, cur.Cluster)...)
 	out = append(out, diffNamed(KindNodeGroup, names(old.NodeGroups, ngName), names(cur.NodeGroups, ngName),
 		func(n string) any { ng, _ := old.NodeGroup(n); return ng },
 		func(n string) any { ng, _ := cur.NodeGroup(n); return ng })...)
@@ -106,13 +106,6 @@ func diffObject(kind, name string, a, b any) []Change {
 	}
 	for k := range fb {
 		keys[k] = true
-	}
-	if kind == KindCluster {
-		if n, ok := fb["name"]; ok {
-			name = n
-		} else {
-			name = fa["name"]
-		}
 	}
 	var out []Change
 	for _, k := range slices.Sorted(maps.Keys(keys)) {
@@ -210,6 +203,9 @@ func render(v any) string {
 	case nil:
 		return "null"
 	case string:
+		if x == "" {
+			return `""`
+		}
 		return x
 	case float64:
 		return strconv.FormatFloat(x, 'g', -1, 64)

@@ -29,6 +29,8 @@ func TestDiff(t *testing.T) {
 			[]string{"- ModelClass reader-de", "+ ModelClass reader-fr"}},
 		{"list of names", [][2]string{{"image: reader:1", "image: reader:1\n  tenants: [acme]"}},
 			[]string{"reader-de: spec.tenants (unset) -> [acme]"}},
+		{"cluster document removed", [][2]string{{"kind: Cluster\nmetadata: {name: test}\nspec: {region: eu-central-1}", "kind: NodeGroup\nmetadata: {name: cpu}\nspec: {instanceType: m6i.2xlarge, size: {max: 1}}"}},
+			[]string{`cluster: name test -> ""`, "cluster: spec.region eu-central-1 -> (unset)", "+ NodeGroup cpu"}},
 		{"labels", [][2]string{{"metadata: {name: gpu-p5}", "metadata: {name: gpu-p5, labels: {team.example.com/owner: sre}}"}},
 			[]string{"gpu-p5: labels[team.example.com/owner] (unset) -> sre"}},
 	}
