@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/headroom-dev/headroom/binpack/catalog"
 )
 
@@ -432,6 +434,11 @@ func (v *validator) checkClass(c *ModelClass) {
 	}
 	if s.GPUMemory.Sign() < 0 {
 		add("spec.gpuMemory", "must not be negative")
+	}
+	for path, q := range map[string]resource.Quantity{"spec.gpuMemory": s.GPUMemory, "spec.resources.memory": s.Resources.Memory} {
+		if q.Sign() > 0 && q.Value() < 1<<20 {
+			add(path, "%s is %d bytes, surely not meant; write a unit, e.g. %sGi", q.String(), q.Value(), q.String())
+		}
 	}
 	v.checkProfiles(c)
 	v.checkSLO(c)
