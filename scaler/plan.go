@@ -173,6 +173,9 @@ func (c *Controller) Plan(obs Observations, now time.Time) Decision {
 	for name := range c.st.classes {
 		if _, ok := pol.Class(name); !ok {
 			delete(c.st.classes, name)
+			if f, ok := c.opts.Forecaster.(interface{ Forget(string) }); ok {
+				f.Forget(name)
+			}
 		}
 	}
 	allData := true
