@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/headroom-dev/headroom/policies"
@@ -21,7 +20,8 @@ const DefaultBoundTarget = 99.5
 type choice struct {
 	ng      string
 	profile policies.ServiceProfile
-	perNode int // replicas of the class one node holds
+	sized   policies.ServiceProfile // the slowest slice it may land on: what replicas are sized for
+	perNode int                     // replicas of the class one node holds
 	price   float64
 }
 
@@ -39,27 +39,62 @@ func cheapest(env Env, mc *policies.ModelClass) (choice, bool) {
 			continue
 		}
 		it, _ := env.Catalog.Instance(ng.Spec.InstanceType)
-		for _, p := range mc.Spec.Profiles {
+		// the slice the world gives the class on this nodegroup: the
+		// smallest fitting one in the node template
+		var prof *policies.ServiceProfile
+		size := math.Inf(1)
+		n := 0
+		for i, p := range mc.Spec.Profiles {
 			if p.GPU != it.GPU {
 				continue
 			}
-			n := 0
+			k, u := 0, 0.0
 			for _, s := range env.NodeTemplates[name] {
 				if s.Profile == p.Profile && slotFits(env, mc, name, s) {
-					n++
+					k++
+					u = s.UsableMiB
 				}
 			}
-			if n == 0 {
-				continue
+			if k > 0 && u < size {
+				prof, size, n = &mc.Spec.Profiles[i], u, k
 			}
-			price := it.Price(ng.Spec.CapacityType)
-			perRPS := price / float64(n) * p.ServiceTime.Mean.Seconds() / float64(max(p.Concurrency, 1))
-			if perRPS < bestCost {
-				best, bestCost = choice{ng: name, profile: p, perNode: n, price: price}, perRPS
-			}
+		}
+		if prof == nil {
+			continue
+		}
+		price := it.Price(ng.Spec.CapacityType)
+		perRPS := price / float64(n) * prof.ServiceTime.Mean.Seconds() / float64(max(prof.Concurrency, 1))
+		if perRPS < bestCost {
+			best, bestCost = choice{ng: name, profile: *prof, perNode: n, price: price}, perRPS
 		}
 	}
 	return best, !math.IsInf(bestCost, 1)
+}
+
+// slowest returns the class's profile with the least capacity per replica
+// among those its nodegroups offer: static provisioning sizes for the worst
+// slice a replica may land on.
+func slowest(env Env, mc *policies.ModelClass) (policies.ServiceProfile, bool) {
+	var best policies.ServiceProfile
+	found := false
+	for _, ng := range env.Policy.NodeGroups {
+		if !classMayRun(mc, &ng) {
+			continue
+		}
+		for _, s := range env.NodeTemplates[ng.Name] {
+			it, _ := env.Catalog.Instance(ng.Spec.InstanceType)
+			for _, p := range mc.Spec.Profiles {
+				if p.GPU != it.GPU || p.Profile != s.Profile || !slotFits(env, mc, ng.Name, s) {
+					continue
+				}
+				c := float64(max(p.Concurrency, 1)) / p.ServiceTime.Mean.Seconds()
+				if !found || c < float64(max(best.Concurrency, 1))/best.ServiceTime.Mean.Seconds() {
+					best, found = p, true
+				}
+			}
+		}
+	}
+	return best, found
 }
 
 // need is the replicas class mc needs at rate on profile p to keep target %
@@ -84,7 +119,8 @@ func need(mc *policies.ModelClass, p policies.ServiceProfile, rate, target float
 // ---- static at peak ----
 
 // NewStatic returns the static-provisioning baseline: every class runs the
-// replicas its peak rate in the whole trace needs (sized like the bound),
+// replicas its peak rate in the whole trace needs (sized like the bound,
+// on the slowest slice it may land on),
 // on nodes that are there from the start, and nothing ever changes.
 func NewStatic(target float64) ControllerFactory {
 	if target <= 0 {
@@ -97,11 +133,11 @@ func NewStatic(target float64) ControllerFactory {
 		s := &static{reps: map[string]int{}}
 		for c, name := range env.Workload.Classes {
 			mc, _ := env.Policy.Class(name)
-			ch, ok := cheapest(env, mc)
+			p, ok := slowest(env, mc)
 			if !ok {
 				return nil, errors.New("static: class " + name + " fits no nodegroup")
 			}
-			s.reps[name] = need(mc, ch.profile, env.Workload.MaxRate(c, 0, math.MaxInt64), target)
+			s.reps[name] = need(mc, p, env.Workload.MaxRate(c, 0, math.MaxInt64), target)
 		}
 		return s, nil
 	}
@@ -140,6 +176,9 @@ func NewClairvoyant(target float64) ControllerFactory {
 			if !ok {
 				return nil, errors.New("clairvoyant: class " + name + " fits no nodegroup")
 			}
+			if p, ok := slowest(env, mc); ok {
+				ch.sized = p
+			}
 			ng, _ := env.Policy.NodeGroup(ch.ng)
 			podLead := time.Duration(1.5*float64(30*time.Second+mc.Spec.Model.LoadTime.Duration)) + cv.Interval()
 			nodeLead := podLead + time.Duration(1.3*float64(ng.Spec.BootTime.Duration))
@@ -168,34 +207,22 @@ func (cv *clairvoyant) Interval() time.Duration { return 15 * time.Second }
 
 func (cv *clairvoyant) replicasOver(k cvClass, from, to time.Duration) int {
 	w := cv.env.Workload
-	return need(k.mc, k.ch.profile, w.MaxRate(k.c, int64(from), int64(to)), cv.target)
+	return need(k.mc, k.ch.sized, w.MaxRate(k.c, int64(from), int64(to)), cv.target)
 }
 
 func (cv *clairvoyant) InitialReplicas(class string) int {
-	for _, k := range cv.cls {
-		if k.mc.Name == class {
-			return cv.replicasOver(k, 0, k.podLead)
-		}
-	}
-	return 0
+	reps, _ := cv.plan(0, func(k cvClass) time.Duration { return k.podLead })
+	return reps[class]
 }
 
 func (cv *clairvoyant) Tick(ctx context.Context, now time.Time) error {
 	off := now.Sub(cv.env.Start)
 	var errs []error
-	nodes := map[string]float64{}
-	perNode := map[string]int{}
+	reps, _ := cv.plan(off, func(k cvClass) time.Duration { return k.podLead })
 	for _, k := range cv.cls {
-		errs = append(errs, cv.env.Cluster.ScaleClass(ctx, k.mc.Name, cv.replicasOver(k, off, off+k.podLead)))
-		key := k.ch.ng + "/" + k.ch.profile.Profile
-		nodes[key] += float64(cv.replicasOver(k, off, off+k.nodeLead))
-		perNode[key] = k.ch.perNode
+		errs = append(errs, cv.env.Cluster.ScaleClass(ctx, k.mc.Name, reps[k.mc.Name]))
 	}
-	want := map[string]int{}
-	for key, r := range nodes {
-		ng, _, _ := strings.Cut(key, "/")
-		want[ng] += int(math.Ceil(r / float64(perNode[key])))
-	}
+	_, want := cv.plan(off, func(k cvClass) time.Duration { return k.nodeLead })
 	errs = append(errs, cv.shr.progress(ctx, now))
 	groups, err := cv.env.Cloud.NodeGroups(ctx)
 	if err != nil {
@@ -222,6 +249,71 @@ func (cv *clairvoyant) Tick(ctx context.Context, now time.Time) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// plan places the capacity every class needs over its lead time from off,
+// sized on the slowest slice the class may land on (so wherever the
+// scheduler puts a replica, it serves at least that): first into the
+// slots of the nodegroups' minimum nodes (paid for anyway), smallest slice
+// first as the world's scheduler does; the rest on new
+// nodes of the class's cheapest nodegroup, each class counting the
+// fraction of a node its replicas fill. It returns the replicas per class
+// and the nodes per nodegroup.
+func (cv *clairvoyant) plan(off time.Duration, lead func(cvClass) time.Duration) (map[string]int, map[string]int) {
+	free := map[string]map[string]int{} // nodegroup -> profile -> free slots on min nodes
+	size := map[string]map[string]float64{}
+	for _, ng := range cv.env.Policy.NodeGroups {
+		free[ng.Name] = map[string]int{}
+		size[ng.Name] = map[string]float64{}
+		for _, s := range cv.env.NodeTemplates[ng.Name] {
+			free[ng.Name][s.Profile] += ng.Spec.Size.Min
+			size[ng.Name][s.Profile] = s.UsableMiB
+		}
+	}
+	type opt struct {
+		ng   string
+		p    policies.ServiceProfile
+		size float64
+	}
+	reps := map[string]int{}
+	extra := map[string]float64{} // nodegroup -> nodes beyond the minimum
+	for _, k := range cv.cls {
+		units := float64(cv.replicasOver(k, off, off+lead(k)))
+		var opts []opt
+		for _, ng := range cv.env.Policy.NodeGroups {
+			if !classMayRun(k.mc, &ng) {
+				continue
+			}
+			it, _ := cv.env.Catalog.Instance(ng.Spec.InstanceType)
+			for _, p := range k.mc.Spec.Profiles {
+				if p.GPU == it.GPU && free[ng.Name][p.Profile] > 0 {
+					opts = append(opts, opt{ng.Name, p, size[ng.Name][p.Profile]})
+				}
+			}
+		}
+		sort.SliceStable(opts, func(a, b int) bool { return opts[a].size < opts[b].size })
+		n := 0
+		for _, o := range opts {
+			if units <= 0 {
+				break
+			}
+			use := min(free[o.ng][o.p.Profile], int(math.Ceil(units)))
+			free[o.ng][o.p.Profile] -= use
+			units -= float64(use)
+			n += use
+		}
+		if units > 0 {
+			r := math.Ceil(units)
+			extra[k.ch.ng] += r / float64(k.ch.perNode)
+			n += int(r)
+		}
+		reps[k.mc.Name] = min(max(n, k.mc.Spec.Scaling.MinReplicas), max(k.mc.Spec.Scaling.MaxReplicas, 1))
+	}
+	want := map[string]int{}
+	for _, ng := range cv.env.Policy.NodeGroups {
+		want[ng.Name] = ng.Spec.Size.Min + int(math.Ceil(extra[ng.Name]-1e-9))
+	}
+	return reps, want
 }
 
 // emptiest returns nodegroup ng's ready, uncordoned nodes, fewest pods first.

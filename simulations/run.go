@@ -240,12 +240,19 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 }
 
 // initial puts the cluster in the state it was in when the recording
-// began: each class at the controller's initial replicas (or, by default,
-// at what the first five minutes of the trace need, sized like the bound),
+// began: each class at the controller's initial replicas (by default what
+// the clairvoyant bound plans for the first minutes),
 // ready, on ready nodes of the cheapest fitting nodegroups, and every
 // nodegroup at least at its minimum size.
 func (w *World) initial(ctrl Controller, env Env) {
 	init, _ := ctrl.(Initializer)
+	if init == nil {
+		// Every controller without its own idea starts where the
+		// clairvoyant bound would: enough for the first minutes, placed.
+		if cv, err := NewClairvoyant(0)(env); err == nil {
+			init = cv.(Initializer)
+		}
+	}
 	w.stats.initial = true
 	for g := range w.ngs {
 		ng := &w.ngs[g]
@@ -256,15 +263,9 @@ func (w *World) initial(ctrl Controller, env Env) {
 	}
 	for c := range w.classes {
 		ci := &w.classes[c]
-		n := -1
+		n := ci.minRep
 		if init != nil {
 			n = init.InitialReplicas(ci.name)
-		}
-		if n < 0 {
-			n = ci.minRep
-			if ch, ok := cheapest(env, ci.spec); ok {
-				n = need(ci.spec, ch.profile, env.Workload.MaxRate(c, 0, int64(5*time.Minute)), DefaultBoundTarget)
-			}
 		}
 		ci.replicas = min(max(n, ci.minRep), ci.maxRep)
 		w.reconcileClass(c)

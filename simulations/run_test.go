@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/headroom-dev/headroom/policies"
+	"github.com/headroom-dev/headroom/scaler"
 	"github.com/headroom-dev/headroom/simulations/trace"
 )
 
@@ -51,5 +52,22 @@ func TestRunBaselines(t *testing.T) {
 		for _, c := range r.CostBy {
 			t.Logf("  %+v", c)
 		}
+	}
+}
+
+func TestRunHeadroom(t *testing.T) {
+	p := loadRef(t)
+	wl := azureWorkload(t, p, 50, 0)
+	start := time.Now()
+	r, err := Run(context.Background(), RunOptions{Policy: p, Workload: wl, Controller: NewHeadroom(scaler.Options{}), Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: %.0f req att %.4f cost %.2f gpu %.2f ticksErr %d %s (%v) rep %d drains %d", r.Controller, r.Requests, r.Attainment, r.Cost, r.GPUMemoryUtilization, r.TickErrors, r.FirstTickError, time.Since(start), r.Repartitions, r.Drains)
+	for _, c := range r.Classes {
+		t.Logf("  %+v", c)
+	}
+	for _, c := range r.CostBy {
+		t.Logf("  %+v", c)
 	}
 }

@@ -70,9 +70,9 @@ type WorkloadOptions struct {
 	// over Classes.
 	Mix Mix
 	// Scale multiplies the load. For a per-request trace it must be a
-	// whole number: the trace is superposed Scale times, copy j shifted
-	// by j/Scale of its span (wrapping around), which keeps its burstiness;
-	// a rate trace is multiplied.
+	// whole number: every request is repeated Scale times, the copies
+	// moved by up to 30s either way, which keeps the trace's shape above a
+	// minute; a rate trace is multiplied.
 	Scale float64
 	// Duration cuts the trace; 0 keeps all of it.
 	Duration time.Duration
@@ -187,10 +187,6 @@ func (w *Workload) fromRequests(t *trace.Trace, o WorkloadOptions, index map[str
 	if n*k > o.MaxArrivals {
 		return fmt.Errorf("%w: %d requests x scale %d is more than %d arrivals; use a shorter duration or the flow mode", trace.ErrTooLarge, n, k, o.MaxArrivals)
 	}
-	type arr struct {
-		t int64
-		c int32
-	}
 	base := make([]arr, 0, n)
 	for i, r := range t.Requests {
 		off := int64(r.Time.Sub(w.Start))
@@ -211,26 +207,27 @@ func (w *Workload) fromRequests(t *trace.Trace, o WorkloadOptions, index map[str
 	}
 	all := base
 	if k > 1 {
+		// k copies of every request, each moved by up to ±30s: the rate
+		// is k times higher, the trace keeps its shape above a minute, and
+		// below that the copies arrive like independent users (a burst of
+		// k identical arrivals within a second would be no real traffic).
+		const jitter = int64(time.Minute)
 		all = make([]arr, 0, n*k)
-		for j := 0; j < k; j++ {
-			shift := span / int64(k) * int64(j)
-			for _, a := range base {
-				t := a.t + shift
-				if t > span {
-					t -= span
+		for _, a := range base {
+			for j := 0; j < k; j++ {
+				t := a.t
+				if j > 0 {
+					t += rng.Int64N(jitter) - jitter/2
 				}
-				all = append(all, arr{t, a.c})
+				if t < 0 { // reflect at the ends: no pile-up at the edges
+					t = -t
+				} else if t > span {
+					t = 2*span - t
+				}
+				all = append(all, arr{min(max(t, 0), span), a.c})
 			}
 		}
-		slices.SortStableFunc(all, func(a, b arr) int {
-			if a.t != b.t {
-				if a.t < b.t {
-					return -1
-				}
-				return 1
-			}
-			return int(a.c - b.c)
-		})
+		sortArrivals(all, span)
 	}
 	w.Times = make([]int64, len(all))
 	w.Class = make([]int32, len(all))
@@ -244,6 +241,46 @@ func (w *Workload) fromRequests(t *trace.Trace, o WorkloadOptions, index map[str
 	w.Rates = ratesFromArrivals(w.Times, w.Class, len(w.Classes), w.Step, w.Duration)
 	w.Source = fmt.Sprintf("%d requests (%d per-request rows x %d)", len(all), n, k)
 	return nil
+}
+
+type arr struct {
+	t int64
+	c int32
+}
+
+// sortArrivals sorts by time, then class, in O(n) for spread-out times: a
+// counting sort into about n/4 equal-width buckets, then insertion sort
+// inside each bucket.
+func sortArrivals(a []arr, span int64) {
+	if len(a) < 2 {
+		return
+	}
+	nb := max(len(a)/4, 1)
+	width := span/int64(nb) + 1
+	count := make([]int, nb+1)
+	for _, x := range a {
+		count[x.t/width+1]++
+	}
+	for i := 1; i <= nb; i++ {
+		count[i] += count[i-1]
+	}
+	out := make([]arr, len(a))
+	pos := slices.Clone(count[:nb])
+	for _, x := range a {
+		b := x.t / width
+		out[pos[b]] = x
+		pos[b]++
+	}
+	less := func(x, y arr) bool { return x.t < y.t || (x.t == y.t && x.c < y.c) }
+	for b := 0; b < nb; b++ {
+		seg := out[count[b]:count[b+1]]
+		for i := 1; i < len(seg); i++ {
+			for j := i; j > 0 && less(seg[j], seg[j-1]); j-- {
+				seg[j], seg[j-1] = seg[j-1], seg[j]
+			}
+		}
+	}
+	copy(a, out)
 }
 
 func ratesFromArrivals(times []int64, class []int32, nc int, step, dur time.Duration) [][]float64 {

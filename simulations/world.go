@@ -205,36 +205,63 @@ func newWorld(pol *policies.Policy, cat *catalog.Catalog, opt WorldOptions, star
 		}
 		w.classes = append(w.classes, ci)
 	}
-	// Each mig-dynamic nodegroup starts with every GPU split into the
-	// first MIG profile of the first class that may run there (the
-	// nvidia.com/mig.config "all-<profile>" convention); headroom may
-	// re-partition, the baselines keep it.
+	// Each mig-dynamic nodegroup starts with a mixed layout that serves
+	// every class that may run there: the first MIG profile of each such
+	// class, placed largest first, round after round until the GPU is full
+	// (written as an nvidia.com/mig.config counts value). headroom may
+	// re-partition; the baselines keep it.
 	for g := range w.ngs {
 		ng := &w.ngs[g]
 		if ng.mode != policies.GPUModeMIGDynamic || ng.gpu == nil {
 			continue
 		}
-		for _, c := range w.classes {
-			if !slices.Contains(c.ngs, g) {
-				continue
-			}
-			for _, p := range c.profiles {
-				if p.gpu == ng.gpu.Name && p.name != catalog.ProfileWhole && p.name != catalog.ProfileTimeSliced {
-					ng.defaultMIG = "all-" + p.name
-					break
-				}
-			}
-			if ng.defaultMIG != "" {
-				break
-			}
-		}
-		if ng.defaultMIG == "" {
-			ng.defaultMIG = "all-disabled"
-		}
+		ng.defaultMIG = w.mixedLayout(g)
 	}
 	w.ready = make([][]int32, len(w.classes))
 	w.rq = make([][]qent, len(w.classes))
 	return w, nil
+}
+
+func (w *World) mixedLayout(g int) string {
+	ng := &w.ngs[g]
+	var profs []catalog.Profile
+	for _, c := range w.classes {
+		if !slices.Contains(c.ngs, g) {
+			continue
+		}
+		for _, p := range c.profiles {
+			if cp, ok := ng.gpu.Profile(p.name); ok && p.gpu == ng.gpu.Name && cp.Memory > 0 {
+				if !slices.ContainsFunc(profs, func(q catalog.Profile) bool { return q.Name == cp.Name }) {
+					profs = append(profs, cp)
+				}
+				break
+			}
+		}
+	}
+	if len(profs) == 0 {
+		return "all-disabled"
+	}
+	sort.SliceStable(profs, func(a, b int) bool { return profs[a].Memory > profs[b].Memory })
+	var l catalog.Layout
+	for placed := true; placed; {
+		placed = false
+		for _, p := range profs {
+			if next, ok := ng.gpu.Place(l, p.Name); ok {
+				l, placed = next, true
+			}
+		}
+	}
+	counts := l.Counts()
+	names := make([]string, 0, len(counts))
+	for k := range counts {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%s=%d", k, counts[k])
+	}
+	return strings.Join(parts, ",")
 }
 
 func (w *World) classInfo(mc *policies.ModelClass) (classInfo, error) {
@@ -553,15 +580,30 @@ func (w *World) migCounts(g int, cfg string) (map[string]int, error) {
 		return l.Counts(), nil
 	default:
 		counts := map[string]int{}
-		var l catalog.Layout
 		for _, part := range strings.Split(cfg, ",") {
 			name, n, ok := strings.Cut(strings.TrimSpace(part), "=")
 			k, err := strconv.Atoi(n)
-			if !ok || err != nil || k < 0 {
-				return nil, fmt.Errorf("MIG config %q: want profile=count,...", cfg)
+			if _, known := gpu.Profile(name); !ok || err != nil || k < 0 || !known {
+				return nil, fmt.Errorf("MIG config %q: want profile=count,... with profiles of %s", cfg, gpu.Name)
 			}
 			counts[name] += k
-			for range k {
+		}
+		// place the largest instances first, as mig-parted would need to
+		names := make([]string, 0, len(counts))
+		for k := range counts {
+			names = append(names, k)
+		}
+		sort.Slice(names, func(a, b int) bool {
+			pa, _ := gpu.Profile(names[a])
+			pb, _ := gpu.Profile(names[b])
+			if pa.Memory != pb.Memory {
+				return pa.Memory > pb.Memory
+			}
+			return names[a] < names[b]
+		})
+		var l catalog.Layout
+		for _, name := range names {
+			for range counts[name] {
 				var placed bool
 				if l, placed = gpu.Place(l, name); !placed {
 					return nil, fmt.Errorf("MIG config %q does not fit one %s", cfg, gpu.Name)
@@ -771,11 +813,12 @@ func (w *World) podReady(i int32) {
 
 // ---- scheduler ----
 
-// runScheduler binds pending pods to free GPU slots, like kube-scheduler
-// with a most-allocated score: among the nodes with a fitting free slot it
-// picks the fullest (fewest free slots), oldest first on ties, so nodes
-// empty out for scale-down. A pod takes the first of its class's profiles
-// that fits; with instant, it adds ready nodes for pods that do not fit
+// runScheduler binds pending pods to free GPU slots. A pod takes the
+// smallest free slice its class has a profile for and fits in (the
+// right-sized slice its Deployment would request; big slices stay free for
+// big models); among nodes offering that, the fullest (fewest free slots),
+// oldest first on ties, so nodes empty out for scale-down (kube-scheduler's
+// MostAllocated score). With instant, it adds ready nodes for pods that do not fit
 // (the cluster as it was when the recording began).
 func (w *World) runScheduler(instant bool) {
 	w.dirty = false
@@ -797,6 +840,7 @@ func (w *World) place(pi int32) bool {
 	p := &w.pods[pi]
 	ci := &w.classes[p.class]
 	bestN, bestS, bestFree, bestProf := int32(-1), -1, math.MaxInt, -1
+	bestSize := math.Inf(1)
 	for _, g := range ci.ngs {
 		for ni := range w.nodes {
 			n := &w.nodes[ni]
@@ -804,22 +848,23 @@ func (w *World) place(pi int32) bool {
 				continue
 			}
 			free := 0
-			fs, fp := -1, -1
+			fs, fp, fsize := -1, -1, math.Inf(1)
 			for si := range n.slots {
 				s := &n.slots[si]
 				if s.pod >= 0 {
 					continue
 				}
 				free++
-				if fs >= 0 {
+				k := w.profileFor(ci, w.ngs[g].gpuName(), s.profile)
+				if k < 0 || s.usable >= fsize {
 					continue
 				}
-				if k := w.profileFor(ci, w.ngs[g].gpuName(), s.profile); k >= 0 && w.fits(n, si, ci) {
-					fs, fp = si, k
+				if w.fits(n, si, ci) {
+					fs, fp, fsize = si, k, s.usable
 				}
 			}
-			if fs >= 0 && free < bestFree {
-				bestN, bestS, bestFree, bestProf = int32(ni), fs, free, fp
+			if fs >= 0 && (fsize < bestSize || (fsize == bestSize && free < bestFree)) {
+				bestN, bestS, bestFree, bestProf, bestSize = int32(ni), fs, free, fp, fsize
 			}
 		}
 	}

@@ -1,0 +1,171 @@
+package simulations
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Scenario is a scenario file: a trace, the policies and baselines to run
+// on it, and how the trace maps onto the policy's classes. Paths are
+// relative to the scenario file. Its expected outcome lives beside it in
+// <name>.golden.json (regenerate with `go test ./simulations -update`).
+//
+//	trace: ../traces/AzureLLMInferenceTrace_conv.csv
+//	policies: [../../../examples/reference]
+//	baselines: [hpa-ca]
+//	mix: {reader-en-large: 0.5, reader-en-base: 0.5}
+//	scale: 20
+//	duration: 30m
+//	seed: 1
+//	mode: request
+type Scenario struct {
+	Trace     string             `json:"trace"`
+	Policies  []string           `json:"policies"`
+	Baselines []string           `json:"baselines,omitempty"`
+	Mix       map[string]float64 `json:"mix,omitempty"`
+	Scale     float64            `json:"scale,omitempty"`
+	Duration  string             `json:"duration,omitempty"`
+	Seed      uint64             `json:"seed,omitempty"`
+	Mode      string             `json:"mode,omitempty"`
+	NoBound   bool               `json:"noBound,omitempty"`
+	// Expect are outcome checks beyond the golden file.
+	Expect []Expectation `json:"expect,omitempty"`
+
+	dir string
+}
+
+// Expectation bounds one run's outcome.
+type Expectation struct {
+	Run            string  `json:"run"` // controller name
+	MinAttainment  float64 `json:"minAttainment,omitempty"`
+	MaxCostVsBound float64 `json:"maxCostVsBound,omitempty"`
+}
+
+// LoadScenario reads and checks a scenario file; unknown fields are errors.
+func LoadScenario(path string) (*Scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading scenario: %w", err)
+	}
+	var s Scenario
+	if err := yaml.UnmarshalStrict(b, &s); err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", path, err)
+	}
+	s.dir = filepath.Dir(path)
+	var problems []string
+	if s.Trace == "" {
+		problems = append(problems, "trace is required")
+	}
+	if len(s.Policies) == 0 {
+		problems = append(problems, "policies needs at least one policy directory")
+	}
+	if s.Duration != "" {
+		if _, err := time.ParseDuration(s.Duration); err != nil {
+			problems = append(problems, fmt.Sprintf("duration %q: %v", s.Duration, err))
+		}
+	}
+	if _, err := ParseMode(s.Mode); err != nil {
+		problems = append(problems, err.Error())
+	}
+	for _, b := range s.Baselines {
+		if !KnownBaseline(b) {
+			problems = append(problems, fmt.Sprintf("unknown baseline %q (want hpa-ca or static)", b))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("scenario %s: %s", path, strings.Join(problems, "; "))
+	}
+	return &s, nil
+}
+
+// Path resolves a path of the scenario file.
+func (s *Scenario) Path(p string) string {
+	if filepath.IsAbs(p) || s.dir == "" {
+		return p
+	}
+	return filepath.Join(s.dir, p)
+}
+
+// DurationValue is the parsed duration, 0 for the whole trace.
+func (s *Scenario) DurationValue() time.Duration {
+	d, _ := time.ParseDuration(s.Duration)
+	return d
+}
+
+// KnownBaseline reports whether name is a baseline Baseline can build.
+func KnownBaseline(name string) bool { return name == "hpa-ca" || name == "static" }
+
+// Baseline returns the factory of a named baseline.
+func Baseline(name string, hpa HPAOptions) (ControllerFactory, error) {
+	switch name {
+	case "hpa-ca":
+		return NewHPACA(hpa), nil
+	case "static":
+		return NewStatic(0), nil
+	}
+	return nil, fmt.Errorf("unknown baseline %q (want hpa-ca or static)", name)
+}
+
+// Check returns the expectations the comparison misses, in words.
+func (s *Scenario) Check(c *Comparison) []string {
+	var out []string
+	for _, e := range s.Expect {
+		found := false
+		for _, r := range c.Runs {
+			if r.Controller != e.Run {
+				continue
+			}
+			found = true
+			if e.MinAttainment > 0 && r.Attainment < e.MinAttainment {
+				out = append(out, fmt.Sprintf("%s: attainment %.4f < %.4f", r.Controller, r.Attainment, e.MinAttainment))
+			}
+			if e.MaxCostVsBound > 0 && r.CostVsBound > e.MaxCostVsBound {
+				out = append(out, fmt.Sprintf("%s: cost %.2fx the bound > %.2fx", r.Controller, r.CostVsBound, e.MaxCostVsBound))
+			}
+		}
+		if !found {
+			out = append(out, fmt.Sprintf("expectation names run %q, which did not run", e.Run))
+		}
+	}
+	return out
+}
+
+// Summary is the part of a comparison a golden file pins: outcomes, not
+// timelines.
+type Summary struct {
+	Runs []RunSummary `json:"runs"`
+}
+
+// RunSummary is one run's outcome.
+type RunSummary struct {
+	Controller      string             `json:"controller"`
+	Policy          string             `json:"policy"`
+	Requests        float64            `json:"requests"`
+	Attainment      float64            `json:"attainment"`
+	Cost            float64            `json:"cost"`
+	CostVsBound     float64            `json:"costVsBound,omitempty"`
+	Classes         map[string]float64 `json:"classAttainment"`
+	Drains          int                `json:"drains"`
+	Repartitions    int                `json:"repartitions"`
+	InterruptedPods int                `json:"interruptedPods"`
+}
+
+// Summarize reduces a comparison to its Summary.
+func Summarize(c *Comparison) Summary {
+	var s Summary
+	for _, r := range c.Runs {
+		rs := RunSummary{Controller: r.Controller, Policy: r.Policy, Requests: r.Requests, Attainment: r.Attainment,
+			Cost: r.Cost, CostVsBound: r.CostVsBound, Classes: map[string]float64{}, Drains: r.Drains,
+			Repartitions: r.Repartitions, InterruptedPods: r.InterruptedPods}
+		for _, cl := range r.Classes {
+			rs.Classes[cl.Class] = cl.Attainment
+		}
+		s.Runs = append(s.Runs, rs)
+	}
+	return s
+}
