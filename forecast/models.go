@@ -82,7 +82,12 @@ func (p Params) String() string {
 	add("beta", p.Beta)
 	add("gamma", p.Gamma)
 	add("phi", p.Phi)
-	add("period", float64(p.Period))
+	if p.Period > 0 {
+		if s != "" {
+			s += " "
+		}
+		s += fmt.Sprintf("period=%d", p.Period)
+	}
 	for i, pt := range p.Parts {
 		if i == 0 {
 			if s != "" {
@@ -105,6 +110,9 @@ func (p Params) String() string {
 			}
 			s += fmt.Sprintf("%.4g", q)
 		}
+	}
+	if s == "" {
+		return "-"
 	}
 	return s
 }

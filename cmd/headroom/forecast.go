@@ -26,7 +26,79 @@ func newForecastCmd(a *app) *cobra.Command {
 over recorded traces: backtest scores each method and the automatic choice;
 synth writes a synthetic rate trace with known cycles.`,
 	}
-	cmd.AddCommand(newForecastBacktestCmd(a), newForecastSynthCmd(a))
+	cmd.AddCommand(newForecastBacktestCmd(a), newForecastChooseCmd(a), newForecastSynthCmd(a))
+	return cmd
+}
+
+// readSeries reads a trace and resamples it for the forecaster.
+func readSeries(path, class string, step time.Duration, interp trace.Interp) (forecast.Series, int, error) {
+	tr, err := trace.ReadFile(path, trace.ReadOptions{})
+	if err != nil {
+		return forecast.Series{}, 0, err
+	}
+	ts, err := tr.Resample(step, trace.ResampleOptions{Class: class, Interp: interp})
+	if err != nil {
+		return forecast.Series{}, 0, fmt.Errorf("resampling %s: %w", path, err)
+	}
+	return forecast.Series{Start: ts.Start, Step: ts.Step, Values: ts.Values}, ts.Gaps(), nil
+}
+
+func newForecastChooseCmd(a *app) *cobra.Command {
+	var (
+		path, class, format string
+		step, horizon, eval time.Duration
+		quantile            float64
+	)
+	cmd := &cobra.Command{
+		Use:   "choose --trace FILE",
+		Short: "Show which method the forecaster would choose for the end of a trace, and why",
+		Long: `choose runs the model choice once on the whole trace, as the controller
+does every re-choice: a rolling-origin backtest of every method on the recent
+history (--eval-window), and prints each candidate's fitted parameters and
+losses, or why it was skipped.`,
+		Example: `  headroom forecast choose --trace servegen_language_m-mid_rate.csv --step 10m --horizon 1h`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format, outTable, outJSON, outYAML); err != nil {
+				return err
+			}
+			s, _, err := readSeries(path, class, step, trace.Hold)
+			if err != nil {
+				return err
+			}
+			sel, err := forecast.Select(s, forecast.SelectOptions{Horizon: horizon, Quantile: quantile, EvalWindow: eval})
+			if err != nil {
+				return err
+			}
+			switch format {
+			case outJSON:
+				return writeJSON(a.stdout, sel)
+			case outYAML:
+				return writeYAML(a.stdout, sel)
+			}
+			fmt.Fprintf(a.stdout, "upper quantile: %s (%s)\npoint forecast: %s (%s)\n%d forecasts %d steps ahead scored; %d gaps filled, %d outliers replaced\n\n",
+				sel.Method, sel.Params, sel.PointMethod, sel.PointParams, sel.Scored, sel.Horizon, sel.Filled, sel.Replaced)
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "METHOD\tQ LOSS\tPOINT LOSS\tPARAMS (upper)\tPARAMS (point)\n")
+			for _, c := range sel.Candidates {
+				if c.Skipped != "" {
+					fmt.Fprintf(w, "%s\t-\t-\tskipped: %s\t\n", c.Method, c.Skipped)
+					continue
+				}
+				fmt.Fprintf(w, "%s\t%.4g\t%.4g\t%s\t%s\n", c.Method, c.Loss, c.PointLoss, c.Params, c.PointParams)
+			}
+			return w.Flush()
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&path, "trace", "", "trace CSV (see backtest)")
+	fl.StringVar(&class, "class", "", "only this class of the trace (default: all classes summed)")
+	fl.DurationVar(&step, "step", time.Minute, "resample the trace to this step")
+	fl.DurationVar(&horizon, "horizon", 15*time.Minute, "forecast horizon")
+	fl.Float64Var(&quantile, "quantile", forecast.DefaultQuantile, "quantile of the upper bound")
+	fl.DurationVar(&eval, "eval-window", forecast.DefaultEvalWindow, "recent history the candidates are backtested on")
+	fl.StringVarP(&format, "output", "o", outTable, "output format: table, json or yaml")
+	_ = cmd.MarkFlagRequired("trace")
 	return cmd
 }
 
@@ -103,15 +175,10 @@ func runBacktest(a *app, f backtestFlags) error {
 	if f.plot != "" && plotFormat != ".svg" && plotFormat != ".png" {
 		return fmt.Errorf("--plot %s: want a .svg or .png file", f.plot)
 	}
-	tr, err := trace.ReadFile(f.trace, trace.ReadOptions{})
+	s, gaps, err := readSeries(f.trace, f.class, f.step, interp)
 	if err != nil {
 		return err
 	}
-	ts, err := tr.Resample(f.step, trace.ResampleOptions{Class: f.class, Interp: interp})
-	if err != nil {
-		return fmt.Errorf("resampling %s: %w", f.trace, err)
-	}
-	s := forecast.Series{Start: ts.Start, Step: ts.Step, Values: ts.Values}
 	res, err := forecast.Backtest(s, forecast.BacktestOptions{
 		Horizon: f.horizon, Quantile: f.quantile, Methods: methods, Warmup: f.warmup,
 		Online:     forecast.Options{ReselectEvery: f.reselect, EvalWindow: f.evalWindow},
@@ -125,7 +192,7 @@ func runBacktest(a *app, f backtestFlags) error {
 			return err
 		}
 	}
-	rep := backtestReport{Trace: f.trace, Class: f.class, Steps: len(ts.Values), Gaps: ts.Gaps(), Result: res}
+	rep := backtestReport{Trace: f.trace, Class: f.class, Steps: len(s.Values), Gaps: gaps, Result: res}
 	switch f.format {
 	case outJSON:
 		res.Points = nil

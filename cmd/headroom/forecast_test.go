@@ -76,3 +76,21 @@ func TestForecastBacktestErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestForecastChoose(t *testing.T) {
+	dir := t.TempDir()
+	_, csv, _ := runForecastCLI(t, "forecast", "synth", "--days", "8", "--step", "30m", "--seed", "4")
+	path := filepath.Join(dir, "s.csv")
+	if err := os.WriteFile(path, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runForecastCLI(t, "forecast", "choose", "--trace", path, "--step", "30m", "--horizon", "1h")
+	if code != 0 || !strings.Contains(out, "upper quantile: ") || !strings.Contains(out, "hw-add-weekly") || !strings.Contains(out, "skipped: needs 336 points (a week)") {
+		t.Fatalf("choose: %d\n%s\n%s", code, out, errs)
+	}
+	code, out, _ = runForecastCLI(t, "forecast", "choose", "--trace", path, "--step", "30m", "-o", "json")
+	var sel struct{ Method, PointMethod string }
+	if code != 0 || json.Unmarshal([]byte(out), &sel) != nil || sel.Method == "" || sel.PointMethod == "" {
+		t.Fatalf("choose json: %d %s", code, out)
+	}
+}
