@@ -202,13 +202,23 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 	for ci, cm := range m.classes {
 		res.alloc[ci] = make([]float64, len(cm.cands))
 	}
+	// The first min_g GPUs of a group are paid whatever the plan: they
+	// are columns z_gL of cost 0 under a row Σ_L z_gL <= min_g, and their
+	// cost is a constant (minCost) outside the master.
 	rows := m.nres
 	maxRow := make([]int, len(m.groups))
+	minRow := make([]int, len(m.groups))
+	minCost := 0.0
 	for _, g := range m.groups {
-		maxRow[g.idx] = -1
+		maxRow[g.idx], minRow[g.idx] = -1, -1
 		if g.ng.Max > 0 {
 			maxRow[g.idx] = rows
 			rows++
+		}
+		if g.minGPUs > 0 {
+			minRow[g.idx] = rows
+			rows++
+			minCost += g.minGPUs * g.gpuPrice
 		}
 	}
 	conv := rows
@@ -218,6 +228,9 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 	for _, g := range m.groups {
 		if r := maxRow[g.idx]; r >= 0 {
 			b[r] = g.maxGPUs
+		}
+		if r := minRow[g.idx]; r >= 0 {
+			b[r] = g.minGPUs
 		}
 	}
 	b[conv] = 1
@@ -237,6 +250,11 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 				a[r] = 1
 			}
 			t.addColumn(a, g.gpuPrice)
+			if r := minRow[g.idx]; r >= 0 {
+				z := append([]float64(nil), a...)
+				z[r] = 1
+				t.addColumn(z, 0)
+			}
 		}
 	}
 	type column struct {
@@ -261,7 +279,7 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 		a[conv] = 1
 		j := t.addColumn(a, 0)
 		cols = append(cols, column{j: j, choice: append([][2]int(nil), st.choice...)})
-		if t.red[j] >= -eps || (round > 0 && t.objective()-lp <= 1e-7*math.Abs(lp)) {
+		if t.red[j] >= -eps || (round > 0 && t.objective()+minCost-lp <= 1e-7*math.Abs(lp)) {
 			break // no column improves the master: it holds the LP optimum
 		}
 		if !opts.Deadline.IsZero() && !now().Before(opts.Deadline) {
@@ -297,7 +315,7 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 			}
 		}
 	}
-	res.master = t.objective()
+	res.master = t.objective() + minCost
 	res.pivots = t.pivots
 	if math.IsInf(res.value, -1) {
 		res.value = 0

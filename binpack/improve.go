@@ -18,27 +18,57 @@ func (m *model) improve(s *solution, cost costFunc, pack packer, opts Options) {
 			if n == 0 || nodes <= g.ng.Min {
 				continue
 			}
-			trial := s.clone()
-			saved := g.maxGPUs
-			g.maxGPUs = float64((nodes - 1) * g.gpn)
-			blocked := make([]bool, len(m.groups))
-			for r := 0; r < opts.RepairRounds; r++ {
-				if !m.repair(trial, cost, blocked, pack) {
+			// Two ways to re-home the displaced replicas: by the usual
+			// prices, and with GPUs already paid for (free GPUs on a
+			// group's last node, idle min-size nodes) looking cheap.
+			for _, sunk := range []bool{false, true} {
+				c := cost
+				if sunk {
+					c = m.sunkCost(s, g, cost)
+				}
+				trial := s.clone()
+				saved := g.maxGPUs
+				g.maxGPUs = float64((nodes - 1) * g.gpn)
+				blocked := make([]bool, len(m.groups))
+				for r := 0; r < opts.RepairRounds; r++ {
+					if !m.repair(trial, c, blocked, pack) {
+						break
+					}
+				}
+				g.maxGPUs = saved
+				if len(trial.unplaced) > len(s.unplaced) || m.overMax(trial) {
+					continue
+				}
+				if m.cost(trial) < m.cost(s)-1e-9 {
+					*s = *trial
+					improved = true
 					break
 				}
-			}
-			g.maxGPUs = saved
-			if len(trial.unplaced) > len(s.unplaced) || m.overMax(trial) {
-				continue
-			}
-			if m.cost(trial) < m.cost(s)-1e-9 {
-				*s = *trial
-				improved = true
 			}
 		}
 		if !improved {
 			return
 		}
+	}
+}
+
+// sunkDiscount scales the price of options on GPUs already paid for
+// while the local search re-homes replicas.
+const sunkDiscount = 0.2
+
+// sunkCost wraps cost: options on groups (other than g) whose nodes have
+// free GPUs look cheaper.
+func (m *model) sunkCost(s *solution, g *group, cost costFunc) costFunc {
+	free := make([]bool, len(m.groups))
+	for _, h := range m.groups {
+		k := len(s.gpus[h.idx])
+		free[h.idx] = h != g && m.nodes(h, k)*h.gpn > k
+	}
+	return func(ci, j int) float64 {
+		if free[m.classes[ci].cands[j].g] {
+			return sunkDiscount * cost(ci, j)
+		}
+		return cost(ci, j)
 	}
 }
 

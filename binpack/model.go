@@ -124,9 +124,10 @@ func compile(p *Problem) (*model, error) {
 			continue
 		}
 		m.byName[c.Name] = len(m.classes)
+		cm.rejects = append(cm.rejects, c.Notes...)
 		if len(cm.cands) == 0 && cm.demand > 0 {
 			m.unplaced = append(m.unplaced, Unplaced{Class: c.Name, Rate: c.Rate, Replicas: c.Replicas,
-				Reason: "no allowed slice fits: " + strings.Join(cm.rejects, "; ")})
+				Reason: "no allowed slice fits: " + orNone(strings.Join(cm.rejects, "; "))})
 		}
 		m.classes = append(m.classes, cm)
 	}
@@ -407,4 +408,11 @@ func (m *model) gpuCap(g *group) float64 {
 		}
 	}
 	return float64(max(total, g.ng.Min) * g.gpn)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "the class has no options"
+	}
+	return s
 }

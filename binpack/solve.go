@@ -52,8 +52,18 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 		target = 1
 	}
 	br := m.bound(target, opts, now)
-	best := m.solveWith("lp-guided", m.priceCost(br.pi), br.alloc, packLP, opts)
-	m.improve(best, m.priceCost(br.pi), packLP, opts)
+	// Round the LP's allocation a few ways, each weighing list price a
+	// little differently against the LP's slot prices when topping up
+	// classes, and keep the cheapest.
+	var best *solution
+	for _, w := range listWeights {
+		cost := m.priceCost(br.pi, w)
+		s := m.solveWith("lp-guided", cost, br.alloc, packLP, opts)
+		m.improve(s, cost, packLP, opts)
+		if best == nil || m.cost(s) < m.cost(best)-1e-9 && len(s.unplaced) <= len(best.unplaced) {
+			best = s
+		}
+	}
 	if bc := m.cost(best); !(bc <= ffdCost+1e-9) || len(best.unplaced) > len(ffd.unplaced) {
 		best = ffd
 	}
@@ -107,13 +117,18 @@ func (m *model) nudge(cm *classM, cd *cand, cost float64) float64 {
 	return cost
 }
 
-// priceCost prices a replica at the bound's slot prices π, plus a little of
-// its list price to break ties between slots the LP values equally.
-func (m *model) priceCost(pi []float64) costFunc {
+// listWeights are the weights of list price against slot prices that
+// Solve tries when rounding; see priceCost.
+var listWeights = []float64{0.05, 0.2, 0.5}
+
+// priceCost prices a replica at the bound's slot prices π plus w times its
+// list price: π alone says what a slot is worth at the margin but is blind
+// among slots the LP values equally (and zero for slots in surplus).
+func (m *model) priceCost(pi []float64, w float64) costFunc {
 	return func(ci, j int) float64 {
 		cm := m.classes[ci]
 		cd := &cm.cands[j]
-		c := pi[cd.res] + 0.05*cd.list
+		c := pi[cd.res] + w*cd.list
 		if cd.memRes >= 0 {
 			c += pi[cd.memRes] * cd.mem
 		}

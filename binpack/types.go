@@ -109,6 +109,9 @@ type Class struct {
 	Spot string `json:"spot,omitempty"`
 	// MinOnDemandFraction of the demand served from on-demand nodes, in [0,1].
 	MinOnDemandFraction float64 `json:"minOnDemandFraction,omitempty"`
+	// Notes say why options were left out before solving (FromPolicy);
+	// they end up in the reasons and in Unplaced when nothing is left.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Option is one slice a class's replica can run on.

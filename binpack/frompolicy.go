@@ -1,0 +1,190 @@
+package binpack
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/headroom-dev/headroom/binpack/catalog"
+	"github.com/headroom-dev/headroom/policies"
+)
+
+// TargetUtilization is the share of a replica's raw throughput
+// (concurrency / mean service time) FromPolicy plans to use, when the
+// demand file gives no measured capacity: a stand-in for the scaler's
+// queueing model, which sizes replicas against the latency SLO.
+const TargetUtilization = 0.7
+
+// FromPolicy builds the packing problem for a loaded policy and a demand
+// at time now (scheduled minimum replicas depend on it). Classes come from
+// the demand; each must exist in the policy. Their options are the
+// policy's (policies.Policy.Options: placement, spot, tenants, memory fit);
+// per-replica capacity is the demand's capacity record for the profile,
+// else TargetUtilization x concurrency / mean service time, and a profile
+// whose p95 service time alone exceeds the SLO latency is left out.
+// CPU-only nodegroups are not packed.
+func FromPolicy(pol *policies.Policy, d *Demand, now time.Time) (*Problem, error) {
+	cat, err := pol.Catalog()
+	if err != nil {
+		return nil, fmt.Errorf("building the catalog from policy: %w", err)
+	}
+	p := &Problem{Catalog: cat, ChangeCost: DefaultChangeCost, CostCeiling: pol.Cluster.Spec.CostCeiling}
+	if d.ChangeCost != nil {
+		p.ChangeCost = *d.ChangeCost
+	}
+	for i := range pol.NodeGroups {
+		ng := &pol.NodeGroups[i]
+		g, ok, err := groupFromPolicy(ng, cat)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			p.NodeGroups = append(p.NodeGroups, g)
+		}
+	}
+	var errs []error
+	for _, cd := range d.Classes {
+		mc, ok := pol.Class(cd.Name)
+		if !ok {
+			errs = append(errs, &ClassError{Class: cd.Name, Reason: fmt.Sprintf("demand line %d: no such class in the policy (known: %s)", cd.Line, classNames(pol))})
+			continue
+		}
+		c, err := classFromPolicy(pol, mc, cd, now)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.Classes = append(p.Classes, c)
+	}
+	if len(errs) > 0 {
+		return nil, &ProblemError{Errs: errs}
+	}
+	return p, nil
+}
+
+func classNames(pol *policies.Policy) string {
+	names := make([]string, len(pol.Classes))
+	for i, c := range pol.Classes {
+		names[i] = c.Name
+	}
+	if len(names) > 8 {
+		names = append(names[:8], "...")
+	}
+	return strings.Join(names, ", ")
+}
+
+func groupFromPolicy(ng *policies.NodeGroup, cat *catalog.Catalog) (NodeGroup, bool, error) {
+	s := ng.Spec
+	g := NodeGroup{Name: ng.Name, InstanceType: s.InstanceType, CapacityType: s.CapacityType, Min: s.Size.Min, Max: s.Size.Max}
+	if s.Tenant != "" {
+		g.Tenants = []string{s.Tenant}
+	}
+	switch s.GPU.Mode {
+	case policies.GPUModeNone, "":
+		return g, false, nil
+	case policies.GPUModeMIGDynamic:
+		g.Mode = ModeMIGDynamic
+	case policies.GPUModeMIGFixed:
+		g.Mode = ModeMIGFixed
+		if s.GPU.Layout == nil {
+			return g, false, fmt.Errorf("nodegroup %q: mig-fixed without a layout", ng.Name)
+		}
+		it, ok := cat.Instance(s.InstanceType)
+		if !ok || it.GPU == "" {
+			return g, false, fmt.Errorf("nodegroup %q: instance type %q has no GPU", ng.Name, s.InstanceType)
+		}
+		gpu, _ := cat.GPU(it.GPU)
+		l, ok := policies.LayoutFor(gpu, s.GPU.Layout.Devices)
+		if !ok {
+			return g, false, fmt.Errorf("nodegroup %q: layout %s does not fit a %s", ng.Name, s.GPU.Layout.Name, gpu.Name)
+		}
+		g.Layout, g.LayoutName = l, s.GPU.Layout.Name
+	case policies.GPUModeWhole:
+		g.Mode = ModeWhole
+	case policies.GPUModeTimeSliced:
+		g.Mode, g.TimeSlices = ModeTimeSliced, s.GPU.Replicas
+	default:
+		return g, false, fmt.Errorf("nodegroup %q: unknown GPU mode %q", ng.Name, s.GPU.Mode)
+	}
+	return g, true, nil
+}
+
+func classFromPolicy(pol *policies.Policy, mc *policies.ModelClass, cd ClassDemand, now time.Time) (Class, error) {
+	s := mc.Spec
+	c := Class{Name: mc.Name, MinReplicas: mc.MinReplicasAt(now), Spot: s.Placement.Spot,
+		MinOnDemandFraction: s.Placement.MinOnDemandFraction}
+	if len(s.Tenants) == 1 {
+		c.Tenant = s.Tenants[0]
+	}
+	if cd.Rate != nil {
+		c.Rate = *cd.Rate
+	} else if cd.Replicas != nil {
+		c.Replicas = *cd.Replicas
+	}
+	mem := s.GPUMemory.AsApproximateFloat64() / (1 << 30)
+	opts, rejections := pol.Options(mc)
+	seen := map[string]bool{}
+	groups := map[string]bool{}
+	var notes []string
+	for _, r := range rejections {
+		notes = append(notes, fmt.Sprintf("nodegroup %s: %s", r.NodeGroup, r.Reason))
+	}
+	for _, o := range opts {
+		if o.Profile.Profile == policies.ProfileCPU || o.Instance.GPU == "" {
+			continue
+		}
+		key := o.Profile.GPU + "/" + o.Profile.Profile
+		capacity, ok, why := replicaCapacity(mc, o.Profile, cd)
+		if !ok {
+			if !seen[key] {
+				notes = append(notes, why)
+			}
+			seen[key] = true
+			continue
+		}
+		groups[o.NodeGroup.Name] = true
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		c.Options = append(c.Options, Option{GPU: o.Profile.GPU, Profile: o.Profile.Profile, Capacity: capacity, MemoryGiB: mem})
+	}
+	for name := range groups {
+		c.NodeGroups = append(c.NodeGroups, name)
+	}
+	sort.Strings(c.NodeGroups)
+	if len(c.Options) == 0 {
+		// Keep the class so the plan reports it unplaced with the reasons.
+		c.NodeGroups = []string{}
+		c.Notes = notes
+		if len(c.Notes) == 0 {
+			c.Notes = []string{"the class has no GPU profile"}
+		}
+	}
+	return c, nil
+}
+
+// replicaCapacity is the requests/s one replica serves within the SLO on a
+// service profile: the demand's record if it has one, else the
+// TargetUtilization rule.
+func replicaCapacity(mc *policies.ModelClass, pr *policies.ServiceProfile, cd ClassDemand) (float64, bool, string) {
+	for _, r := range cd.Capacity {
+		if r.GPU == pr.GPU && r.Profile == pr.Profile {
+			return r.Rate, true, ""
+		}
+	}
+	slo := mc.Spec.SLO.Latency.Duration
+	p95 := pr.ServiceTime.P95.Duration
+	if p95 == 0 {
+		p95 = 2 * pr.ServiceTime.Mean.Duration
+	}
+	if slo > 0 && p95 > slo {
+		return 0, false, fmt.Sprintf("%s %s: p95 service time %v exceeds the SLO latency %v", pr.GPU, pr.Profile, p95, slo)
+	}
+	if pr.ServiceTime.Mean.Duration <= 0 {
+		return 0, false, fmt.Sprintf("%s %s: no mean service time", pr.GPU, pr.Profile)
+	}
+	conc := max(pr.Concurrency, 1)
+	return TargetUtilization * float64(conc) / pr.ServiceTime.Mean.Seconds(), true, ""
+}
