@@ -253,12 +253,18 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 		// The model must be initialized before the first scored origin.
 		origin0 := plan.from - h
 		switch m {
+		case SeasonalNaiveDaily, HoltWintersDaily, HoltWintersDailyMul, SeasonalNaiveWeekly, HoltWintersWeekly, HoltWintersWeekMul:
+			if daily < 2 {
+				c.Skipped = fmt.Sprintf("the step %v does not divide a day into 2 or more steps", step)
+			}
+		}
+		switch m {
 		case SeasonalNaiveDaily, HoltWintersDaily, HoltWintersDailyMul:
-			if daily < 2 || origin0 < daily {
+			if c.Skipped == "" && origin0 < daily {
 				c.Skipped = fmt.Sprintf("needs %d points (a day) before the evaluation window, has %d", daily, origin0)
 			}
 		case SeasonalNaiveWeekly, HoltWintersWeekly, HoltWintersWeekMul:
-			if weekly < 2 || origin0 < weekly {
+			if c.Skipped == "" && origin0 < weekly {
 				c.Skipped = fmt.Sprintf("needs %d points (a week) before the evaluation window, has %d", weekly, origin0)
 			}
 		case Spectral:

@@ -169,3 +169,16 @@ func TestSelectOptionErrors(t *testing.T) {
 		t.Error("1ms step accepted")
 	}
 }
+
+func TestSelectOddStepSkipsSeasons(t *testing.T) {
+	s := Synthetic(SyntheticOptions{Step: 7 * time.Second, Len: 3000, Base: 10, Noise: 0.1, Seed: 1})
+	sel, err := Select(s, SelectOptions{Horizon: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range sel.Candidates {
+		if c.Method == HoltWintersDaily && !strings.Contains(c.Skipped, "does not divide a day") {
+			t.Fatalf("hw-add-daily at a 7s step: %+v", c)
+		}
+	}
+}
