@@ -1,5 +1,30 @@
 // Package router is the request router headroom deploys in front of the
-// model servers: it routes each request to its model class, separates
-// tenants by API key, shares capacity fairly, and exports the latency
-// metrics the controller scales on.
+// model servers ("readers"): it routes each request to its model class and
+// version, separates tenants by API key, shares capacity fairly, retries
+// within a budget, and exports the latency metrics the controller scales on.
+//
+// A request flows through Router.ServeHTTP in this order; each step can
+// refuse it with a JSON error (RequestError) and a reason in the metrics:
+//
+//	authenticate   API key -> Tenant (SHA-256 digests, constant-time compare)  401/400
+//	read body      at most Server.MaxBodyBytes                                 413/400
+//	classify       class, version from path/header/query/body (Classifier)    400
+//	resolve        class and version exist (404), tenant may use class (403)
+//	                 no version named: weighted split (canary)
+//	tenant limits  token bucket (TokenBucket) and concurrency cap              429 + Retry-After
+//	fair queue     per class: MaxInFlight forwarded, the rest wait per tenant  503 + Retry-After
+//	                 in start-time fair order (FairQueue)
+//	forward        power-of-two-choices on outstanding requests over ready,
+//	                 not-ejected endpoints (Pool); retry on connection errors
+//	                 and 502/503/504 within MaxAttempts, the deadline and the
+//	                 RetryBudget; outlier ejection on consecutive failures
+//	record         histogram + counter (class, tenant, code), in-flight and
+//	                 queue time per class (Metrics); access log; span
+//
+// The pieces with logic (Classifier, Tenants, TokenBucket, FairQueue, Pool,
+// RetryBudget) take time as an argument or an injected clock and are tested
+// on their own; Router wires them; Serve adds the HTTP server, health checks
+// and graceful drain. PoolTransport is the forwarding transport. Metric
+// names are a contract with the controller (see metrics.go and
+// docs/router.md). The emulator subpackage is a stand-in reader for tests.
 package router

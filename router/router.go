@@ -267,16 +267,18 @@ func (r *Router) finish(x *exchange, req *http.Request, span trace.Span) {
 	code := strconv.Itoa(x.status)
 	r.metrics.Duration.WithLabelValues(x.class, x.tenant, code).Observe(d.Seconds())
 	r.metrics.Requests.WithLabelValues(x.class, x.tenant, code).Inc()
-	span.SetName("router " + x.class)
-	span.SetAttributes(
-		attribute.String("headroom.class", x.class),
-		attribute.String("headroom.version", x.version),
-		attribute.String("headroom.tenant", x.tenant),
-		attribute.Int("http.response.status_code", x.status),
-		attribute.Int("headroom.attempts", x.attempts),
-	)
-	if x.status >= 500 {
-		span.SetStatus(codes.Error, x.errCode)
+	if span.IsRecording() {
+		span.SetName("router " + x.class)
+		span.SetAttributes(
+			attribute.String("headroom.class", x.class),
+			attribute.String("headroom.version", x.version),
+			attribute.String("headroom.tenant", x.tenant),
+			attribute.Int("http.response.status_code", x.status),
+			attribute.Int("headroom.attempts", x.attempts),
+		)
+		if x.status >= 500 {
+			span.SetStatus(codes.Error, x.errCode)
+		}
 	}
 	if r.cfg.Server.DisableAccessLog {
 		return

@@ -70,6 +70,7 @@ models:
     versions: [{name: v1, endpoints: [$(IFS=,; echo "${addrs[*]}")]}]
 EOF
 "$tmp/headroom" router --config "$tmp/router.yaml" --log-level warn &
+router_pid=$!
 pids+=($!)
 
 mkdir -p "$tmp/nginx"
@@ -100,6 +101,7 @@ $upstream    keepalive 512;
 }
 EOF
 "$NGINX" -p "$tmp/nginx" -c "$tmp/nginx.conf" -e "$tmp/nginx/error.log" -g 'daemon off;' &
+nginx_pid=$!
 pids+=($!)
 
 wait_ok() {
@@ -129,13 +131,32 @@ p99_direct=$(load direct "$(IFS=,; echo "${direct[*]}")")
 p99_router=$(load router "http://127.0.0.1:$ROUTER_PORT/infer")
 p99_nginx=$(load nginx "http://127.0.0.1:$NGINX_PORT/infer")
 
-echo "== closed loop, wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION" >&2
-wrk_rps() {
-  wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" -H "Authorization: Bearer $KEY" -H "X-Model-Class: bench" "$1" |
-    tee /dev/stderr | awk '/^Requests\/sec:/ {print $2}'
+# CPU time (user + system, clock ticks) of processes and all their threads:
+# CPU per request is a steadier figure than req/s on a shared machine.
+cputicks() {
+  local t=0 f
+  for p in "$@"; do
+    for f in /proc/"$p"/task/*/stat; do
+      [ -r "$f" ] || continue
+      t=$((t + $(sed 's/.*) //' "$f" | awk '{print $12 + $13}')))
+    done
+  done
+  echo "$t"
 }
-rps_router=$(wrk_rps "http://127.0.0.1:$ROUTER_PORT/infer")
-rps_nginx=$(wrk_rps "http://127.0.0.1:$NGINX_PORT/infer")
+hz=$(getconf CLK_TCK)
+echo "== closed loop, wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION" >&2
+wrk_run() { # url pids... -> "rps cpu_us_per_request"
+  local url=$1; shift
+  local c0 c1 out
+  c0=$(cputicks "$@")
+  out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" -H "Authorization: Bearer $KEY" -H "X-Model-Class: bench" "$url")
+  c1=$(cputicks "$@")
+  echo "$out" >&2
+  echo "$out" | awk -v c=$((c1 - c0)) -v hz="$hz" '/requests in/ {n = $1} /^Requests\/sec:/ {r = $2} END {printf "%s %.1f\n", r, c / hz * 1e6 / n}'
+}
+read -r rps_router cpu_router < <(wrk_run "http://127.0.0.1:$ROUTER_PORT/infer" "$router_pid")
+# shellcheck disable=SC2046
+read -r rps_nginx cpu_nginx < <(wrk_run "http://127.0.0.1:$NGINX_PORT/infer" "$nginx_pid" $(pgrep -P "$nginx_pid"))
 
 echo
 echo "cores: $(nproc); rate: $RATE req/s; backends: $BACKENDS"
@@ -144,6 +165,7 @@ awk -v d="$p99_direct" -v r="$p99_router" -v n="$p99_nginx" 'BEGIN {
   printf "router added p99: %.3f ms (goal < 1 ms)\n", r - d
   printf "nginx added p99:  %.3f ms\n", n - d
 }'
-awk -v r="$rps_router" -v n="$rps_nginx" 'BEGIN {
+awk -v r="$rps_router" -v n="$rps_nginx" -v cr="$cpu_router" -v cn="$cpu_nginx" 'BEGIN {
   printf "throughput router %.0f req/s, nginx %.0f req/s, ratio router/nginx: %.2f (goal >= 0.70)\n", r, n, r / n
+  printf "CPU per request router %.1f us, nginx %.1f us (ratio nginx/router %.2f)\n", cr, cn, cn / cr
 }'
