@@ -2,10 +2,13 @@ package policies
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"pgregory.net/rapid"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected outputs in testdata")
@@ -62,4 +65,46 @@ func TestLintCases(t *testing.T) {
 			golden(t, filepath.Join(dir, "expected.txt"), b.String())
 		})
 	}
+}
+
+// TestAllFindingsInOneRun: a typo in any subset of the reference classes
+// gives exactly one finding per typo, each at its own line, in one run.
+func TestAllFindingsInOneRun(t *testing.T) {
+	readers, err := os.ReadFile("../examples/reference/readers.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var others []string
+	for _, f := range []string{"cluster.yaml", "nodegroups.yaml", "retrieval.yaml"} {
+		b, err := os.ReadFile(filepath.Join("../examples/reference", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		others = append(others, string(b))
+	}
+	docs := strings.Split(string(readers), "\n---\n")
+	rapid.Check(t, func(t *rapid.T) {
+		mutated := 0
+		out := make([]string, len(docs))
+		for i, d := range docs {
+			out[i] = d
+			if rapid.Bool().Draw(t, fmt.Sprintf("typo%d", i)) {
+				out[i] = strings.Replace(d, "\nspec:\n", "\nspec:\n  minReplica: 3\n", 1)
+				mutated++
+			}
+		}
+		src := strings.Join(append(others, strings.Join(out, "\n---\n")), "\n---\n")
+		_, err := Parse("fleet.yaml", []byte(src))
+		fs := FindingsOf(err)
+		if len(fs) != mutated {
+			t.Fatalf("%d typos, %d findings: %v", mutated, len(fs), fs)
+		}
+		lines := map[int]bool{}
+		for _, f := range fs {
+			if !strings.Contains(f.Message, `unknown field "minReplica"`) || lines[f.Line] {
+				t.Fatalf("unexpected finding %s", f)
+			}
+			lines[f.Line] = true
+		}
+	})
 }
