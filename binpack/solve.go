@@ -68,6 +68,11 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 		best = ffd
 	}
 	plan := m.materialize(best, br.pi)
+	if len(plan.Unplaced) > 0 {
+		// The bound holds for plans that place everything; with demand
+		// unplaced, bound the plans that place the rest instead.
+		br.value = m.boundWithout(plan.Unplaced, target, opts, now)
+	}
 	plan.LowerBound = round6(br.value)
 	if plan.LowerBound > 0 {
 		plan.Gap = round6((plan.CostPerHour - plan.LowerBound) / plan.LowerBound)
@@ -185,7 +190,7 @@ func (m *model) fill(s *solution, ci int, cost costFunc, blocked []bool) {
 			if blocked[cd.g] || (odOnly && !cd.od) {
 				continue
 			}
-			k := int(math.Ceil(need/cd.cap - 1e-9))
+			k := max(1, int(math.Ceil(need/cd.cap-1e-9)))
 			if c := float64(k) * cost(ci, j); c < bc {
 				bj, bn, bc = j, k, c
 			}
@@ -379,4 +384,26 @@ func (m *model) cost(s *solution) float64 {
 		c += float64(m.nodes(g, len(s.gpus[g.idx]))) * g.nodePrice
 	}
 	return c
+}
+
+// boundWithout is the lower bound of the problem without the demand of
+// the unplaced classes: what any plan placing the rest must cost. A partial
+// plan places all of that and some more, so it costs at least as much.
+func (m *model) boundWithout(unplaced []Unplaced, target float64, opts Options, now func() time.Time) float64 {
+	q := *m.p
+	q.Classes = append([]Class(nil), m.p.Classes...)
+	drop := map[string]bool{}
+	for _, u := range unplaced {
+		drop[u.Class] = true
+	}
+	for i := range q.Classes {
+		if drop[q.Classes[i].Name] {
+			q.Classes[i].Rate, q.Classes[i].Replicas, q.Classes[i].MinReplicas = 0, 0, 0
+		}
+	}
+	sub, err := compile(&q)
+	if err != nil {
+		return 0
+	}
+	return sub.bound(target, opts, now).value
 }
