@@ -35,6 +35,8 @@ type NodeGroupExplanation struct {
 	Offering    string  `json:"offering"`
 	NodePrice   float64 `json:"pricePerNodeHour"`
 	PriceSource string  `json:"priceSource"`
+	// Classes are the classes with at least one option on the nodegroup.
+	Classes []string `json:"classes"`
 }
 
 // ClassExplanation is a class with its derived horizon and options.
@@ -84,6 +86,16 @@ func Explain(p *Policy) *Explanation {
 	}
 	e.Cluster.MinCost = math.Round(e.Cluster.MinCost*1000) / 1000
 	e.Cluster.MaxCost = math.Round(e.Cluster.MaxCost*1000) / 1000
+	users := map[string][]string{}
+	for i := range p.Classes {
+		c := &p.Classes[i]
+		for _, ng := range p.NodeGroupsFor(c) {
+			users[ng.Name] = append(users[ng.Name], c.Name)
+		}
+	}
+	for i := range e.NodeGroups {
+		e.NodeGroups[i].Classes = append([]string{}, users[e.NodeGroups[i].Name]...)
+	}
 	for i := range p.Classes {
 		c := &p.Classes[i]
 		opts, rej := p.Options(c)
@@ -138,6 +150,11 @@ func (e *Explanation) WriteText(w io.Writer) error {
 			extra = append(extra, "dedicated to tenant "+ns.Tenant)
 		}
 		fmt.Fprintf(tw, "  \t%s\n", strings.Join(extra, "; "))
+		used := "no model class (the router and other workloads may run here)"
+		if len(ng.Classes) > 0 {
+			used = strings.Join(ng.Classes, ", ")
+		}
+		fmt.Fprintf(tw, "  \tused by %s\n", used)
 	}
 
 	fmt.Fprintf(tw, "\nclasses (%d):\n", len(e.Classes))
