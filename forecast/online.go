@@ -21,6 +21,13 @@ type Options struct {
 	// ReselectEvery is how often the method is re-chosen by backtest;
 	// 0 means DefaultReselectEvery.
 	ReselectEvery time.Duration
+	// ReselectOffset staggers the re-choices of forecasters created
+	// together (every class of a controller): the first re-choice after a
+	// backtested choice comes ReselectEvery-ReselectOffset later, then every
+	// ReselectEvery. Give each class a different offset in
+	// [0, ReselectEvery), e.g. from a hash of its name, so their ~10 ms
+	// re-choices do not all land on one control tick.
+	ReselectOffset time.Duration
 	// EvalWindow is the backtest window (see SelectOptions).
 	EvalWindow time.Duration
 	// ColdMargin is the margin over the recent peak used while there is
@@ -286,6 +293,10 @@ func (o *Online) choose(now time.Time, key int) *liveModel {
 		Methods: o.opts.Methods, EvalWindow: o.opts.EvalWindow, OutlierFactor: o.opts.OutlierFactor,
 	}.mustDefaults(), newScratch())
 	lm := &liveModel{sel: sel, chosen: now, histLen: len(o.hist)}
+	if prev := o.live[key]; prev == nil || prev.md == nil {
+		// First backtested choice: shift the schedule by the offset.
+		lm.chosen = now.Add(-(o.opts.ReselectOffset % o.opts.ReselectEvery))
+	}
 	if sel.Reason != "" && sel.Scored > 0 && sel.Loss < math.Inf(1) && sel.resid != nil {
 		if sel.Method == Spectral {
 			// Scored with the periods of the history before the backtest

@@ -209,3 +209,27 @@ func TestOnlineFeedsSpikeDetector(t *testing.T) {
 		t.Fatalf("spike flagged at sample %d, want within 15 s of sample 30", spikeAt)
 	}
 }
+
+func TestOnlineReselectOffset(t *testing.T) {
+	s := Synthetic(SyntheticOptions{Step: 10 * time.Minute, Len: 600, Base: 100, Daily: 0.5, Noise: 0.02, Seed: 6})
+	var on [2]*Online
+	for i := range on {
+		on[i] = NewOnline(Options{Step: 10 * time.Minute, ReselectEvery: 6 * time.Hour, ReselectOffset: time.Duration(i) * 3 * time.Hour})
+		for j, v := range s.Values {
+			on[i].Observe(t0.Add(time.Duration(j)*10*time.Minute), v)
+		}
+	}
+	now := t0.Add(599 * 10 * time.Minute)
+	for i := range on {
+		on[i].Predict(now, 30*time.Minute, 0.95)
+	}
+	// Three hours later only the offset one is due.
+	later := now.Add(3 * time.Hour)
+	before := [2]time.Time{on[0].live[3].chosen, on[1].live[3].chosen}
+	for i := range on {
+		on[i].Predict(later, 30*time.Minute, 0.95)
+	}
+	if !on[0].live[3].chosen.Equal(before[0]) || on[1].live[3].chosen.Equal(before[1]) {
+		t.Fatalf("re-choices: %v -> %v, %v -> %v", before[0], on[0].live[3].chosen, before[1], on[1].live[3].chosen)
+	}
+}
