@@ -694,8 +694,11 @@ func (v *validator) checkPlacement(c *ModelClass) {
 // checkReachable reports a class that can run nowhere, or whose spot and
 // on-demand rules no allowed nodegroup can satisfy.
 func (v *validator) checkReachable(c *ModelClass) {
-	if len(c.Spec.Profiles) == 0 || len(v.p.NodeGroups) == 0 && len(c.Spec.Placement.NodeGroups) == 0 {
-		if len(v.p.NodeGroups) == 0 {
+	switch {
+	case len(c.Spec.Profiles) == 0:
+		return // checkProfiles reported it
+	case len(v.p.NodeGroups) == 0:
+		if len(c.Spec.Placement.NodeGroups) == 0 { // else each listed name was reported
 			v.add(KindModelClass, c.Name, "spec.placement", "the policy has no NodeGroup documents; the class can run nowhere")
 		}
 		return
@@ -723,9 +726,6 @@ func (v *validator) checkReachable(c *ModelClass) {
 	}
 	if pl.Spot == SpotPreferred && !spot {
 		v.add(KindModelClass, c.Name, "spec.placement.spot", "spot: preferred but no nodegroup the class may use is spot")
-	}
-	if pl.DedicatedPool && slices.ContainsFunc(opts, func(o Option) bool { return o.NodeGroup.Spec.Tenant == "" }) {
-		v.add(KindModelClass, c.Name, "spec.placement.dedicatedPool", "internal: dedicated class placed on a shared nodegroup")
 	}
 }
 
