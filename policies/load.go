@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,7 +104,7 @@ func (l Loader) Load(dir string) (*Policy, error) {
 // LoadFiles is the package-level LoadFiles with l's limits.
 func (l Loader) LoadFiles(paths ...string) (*Policy, error) {
 	lim := l.limits()
-	sort.Strings(paths)
+	paths = slices.Sorted(slices.Values(paths)) // a sorted copy: the caller's slice stays as it was
 	var ins []input
 	var findings []Finding
 	if len(paths) > lim.MaxFiles {
