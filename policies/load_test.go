@@ -185,7 +185,7 @@ func TestDefaultsDependOnContext(t *testing.T) {
 apiVersion: headroom.dev/v1alpha1
 kind: NodeGroup
 metadata: {name: cpu}
-spec: {instanceType: m6i.2xlarge, size: {max: 2}}
+spec: {instanceType: m6i.2xlarge, size: {max: 20}}
 ---
 apiVersion: headroom.dev/v1alpha1
 kind: ModelClass

@@ -716,6 +716,7 @@ func (v *validator) checkReachable(c *ModelClass) {
 		v.add(KindModelClass, c.Name, "spec.profiles", "the class can run on no nodegroup (%s); add a profile for one of them or a nodegroup for one of its profiles", strings.Join(reasons, "; "))
 		return
 	}
+	v.checkFloorFits(c, opts)
 	var spot, onDemand bool
 	for _, o := range opts {
 		spot = spot || o.Spot
@@ -727,6 +728,61 @@ func (v *validator) checkReachable(c *ModelClass) {
 	if pl.Spot == SpotPreferred && !spot {
 		v.add(KindModelClass, c.Name, "spec.placement.spot", "spot: preferred but no nodegroup the class may use is spot")
 	}
+}
+
+// checkFloorFits reports replica floors (minReplicas, scheduled minimums)
+// that cannot fit even if the class had every allowed nodegroup at its
+// maximum size to itself: an upper bound, so a finding here is certain.
+func (v *validator) checkFloorFits(c *ModelClass, opts []Option) {
+	bound := 0
+	for _, ng := range v.p.NodeGroups {
+		best := 0
+		for _, o := range opts {
+			if o.NodeGroup.Name == ng.Name {
+				best = max(best, replicasPerNode(c, o))
+			}
+		}
+		bound += best * ng.Spec.Size.Max
+	}
+	sc := c.Spec.Scaling
+	if sc.MinReplicas > bound {
+		v.add(KindModelClass, c.Name, "spec.scaling.minReplicas", "%d replicas cannot fit: the class's nodegroups at their maximum size hold at most %d of its replicas; raise a nodegroup's size.max or lower minReplicas", sc.MinReplicas, bound)
+	}
+	for i, sm := range sc.ScheduledMinimums {
+		if sm.MinReplicas > bound && sm.MinReplicas <= sc.MaxReplicas {
+			v.add(KindModelClass, c.Name, fmt.Sprintf("spec.scaling.scheduledMinimums[%d].minReplicas", i), "%d replicas cannot fit: the class's nodegroups at their maximum size hold at most %d of its replicas", sm.MinReplicas, bound)
+		}
+	}
+}
+
+// replicasPerNode is how many replicas of the class one node of the
+// option's nodegroup can hold at most, by GPU slices and by CPU and memory
+// requests.
+func replicasPerNode(c *ModelClass, o Option) int {
+	it := o.Instance
+	n := 0
+	g := o.NodeGroup.Spec.GPU
+	switch o.Profile.Profile {
+	case ProfileCPU:
+		n = 1 << 20
+	case "whole":
+		n = it.GPUs
+	case "timesliced":
+		n = it.GPUs * g.Replicas
+	default:
+		per := o.Slice.MaxPerGPU()
+		if g.Mode == GPUModeMIGFixed && g.Layout != nil {
+			per = g.Layout.Devices[o.Profile.Profile]
+		}
+		n = it.GPUs * per
+	}
+	if cpu := c.Spec.Resources.CPU.AsApproximateFloat64(); cpu > 0 {
+		n = min(n, int(float64(it.VCPU)/cpu))
+	}
+	if mem := c.Spec.Resources.Memory.AsApproximateFloat64() / (1 << 30); mem > 0 {
+		n = min(n, int(it.MemoryGiB/mem))
+	}
+	return n
 }
 
 // checkFleet checks rules that span documents.
