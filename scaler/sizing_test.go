@@ -100,12 +100,13 @@ func TestFitLognormal(t *testing.T) {
 // With deterministic service (p95 = mean) the model's quantile has a closed
 // form: T = D + W, P(W > w) = Pw·e^{-θw}, θ = (cμ-λ)/((1+0)/2).
 func TestPredictLatencyDeterministicClosedForm(t *testing.T) {
-	s := ServiceModel{Mean: 100 * time.Millisecond, P95: 100 * time.Millisecond, Concurrency: 1}
+	// One replica of concurrency 2: no dispatch phase, plain M/D/2.
+	s := ServiceModel{Mean: 100 * time.Millisecond, P95: 100 * time.Millisecond, Concurrency: 2}
 	rate, c := 15.0, 2
 	pw := ErlangC(c, rate*0.1)
 	theta := (float64(c)/0.1 - rate) / 0.5
 	want := 0.1 + math.Log(pw/0.05)/theta
-	got, ok := PredictLatency(rate, c, s, 95)
+	got, ok := PredictLatency(rate, 1, s, 95)
 	if !ok || math.Abs(got.Seconds()-want) > 1e-3 {
 		t.Fatalf("p95 = %v ok=%v, want %.4fs", got, ok, want)
 	}
@@ -127,8 +128,8 @@ func TestSizeReplicasTable(t *testing.T) {
 		// unstable, 2 (8 servers, util 48%) meet 300ms easily.
 		{"design example", 100, ServiceModel{Mean: 38 * ms, P95: 70 * ms, Concurrency: 4}, 300 * ms, 40, 2, true},
 		{"needs stability only", 500, ServiceModel{Mean: 10 * ms, P95: 20 * ms, Concurrency: 1}, time.Second, 40, 6, true},
-		{"tight slo needs slack", 50, ServiceModel{Mean: 100 * ms, P95: 150 * ms, Concurrency: 1}, 200 * ms, 40, 7, true},
-		{"slower than declared gets more", 50, ServiceModel{Mean: 100 * ms, P95: 150 * ms, Concurrency: 1, Multiplier: 1.3}, 200 * ms, 40, 11, true},
+		{"tight slo needs slack", 50, ServiceModel{Mean: 100 * ms, P95: 150 * ms, Concurrency: 1}, 200 * ms, 40, 8, true},
+		{"slower than declared gets more", 50, ServiceModel{Mean: 100 * ms, P95: 150 * ms, Concurrency: 1, Multiplier: 1.3}, 200 * ms, 40, 13, true},
 		{"too slow for the slo", 50, ServiceModel{Mean: 100 * ms, P95: 150 * ms, Concurrency: 1, Multiplier: 1.5}, 200 * ms, 40, 0, false},
 		{"over max", 1000, ServiceModel{Mean: 100 * ms, P95: 150 * ms, Concurrency: 1}, time.Second, 40, 101, false},
 		{"nan rate", math.NaN(), ServiceModel{Mean: 100 * ms}, time.Second, 40, 0, false},
@@ -170,19 +171,53 @@ func TestSizeReplicasMinimal(t *testing.T) {
 
 // simulateMGc runs a FCFS M/G/c queue with lognormal service (fixed seed)
 // and returns the measured latency quantile: the request-level check of the
-// model.
-func simulateMGc(rate float64, c int, s ServiceModel, q float64, n int, seed uint64) float64 {
+// model. Requests go to one of reps replicas by least outstanding requests
+// (dispatch "jsq", what the simulations package does) or the power of two
+// choices on outstanding requests ("p2c", what the router does), then FCFS
+// on that replica's conc slots; "central" is one shared queue.
+func simulateMGc(rate float64, reps, conc int, s ServiceModel, q float64, n int, seed uint64, dispatch string) float64 {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	l := fitLognormal(s.Mean.Seconds(), s.P95.Seconds())
-	free := make(freeHeap, c)
+	if dispatch == "central" {
+		conc, reps = conc*reps, 1
+	}
+	free := make([]freeHeap, reps) // per replica: when each slot frees up
+	out := make([]freeHeap, reps)  // per replica: completion times outstanding
+	for i := range free {
+		free[i] = make(freeHeap, conc)
+	}
 	now := 0.0
 	lat := make([]float64, 0, n)
 	for i := 0; i < n+n/10; i++ {
 		now += rng.ExpFloat64() / rate
-		start := math.Max(now, free[0])
+		for j := range out {
+			for out[j].Len() > 0 && out[j][0] <= now {
+				heap.Pop(&out[j])
+			}
+		}
+		r := 0
+		switch {
+		case reps > 1 && dispatch == "jsq":
+			for j := range out {
+				if out[j].Len() < out[r].Len() {
+					r = j
+				}
+			}
+		case reps > 1:
+			a, b := rng.IntN(reps), rng.IntN(reps-1)
+			if b >= a {
+				b++
+			}
+			r = a
+			if out[b].Len() < out[a].Len() {
+				r = b
+			}
+		}
+		start := math.Max(now, free[r][0])
 		svc := math.Exp(l.mu + l.sigma*rng.NormFloat64())
-		free[0] = start + svc
-		heap.Fix(&free, 0)
+		free[r][0] = start + svc
+		heap.Fix(&free[r], 0)
+		heap.Push(&out[r], start+svc)
 		if i >= n/10 { // warm-up
 			lat = append(lat, start+svc-now)
 		}
@@ -190,14 +225,6 @@ func simulateMGc(rate float64, c int, s ServiceModel, q float64, n int, seed uin
 	sort.Float64s(lat)
 	return lat[int(q*float64(len(lat)))]
 }
-
-type freeHeap []float64
-
-func (h freeHeap) Len() int           { return len(h) }
-func (h freeHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h freeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *freeHeap) Push(x any)        { *h = append(*h, x.(float64)) }
-func (h *freeHeap) Pop() any          { old := *h; x := old[len(old)-1]; *h = old[:len(old)-1]; return x }
 
 func TestPredictLatencyAgainstSimulation(t *testing.T) {
 	ms := time.Millisecond
@@ -210,18 +237,24 @@ func TestPredictLatencyAgainstSimulation(t *testing.T) {
 		{"light", 40, 4, ServiceModel{Mean: 50 * ms, P95: 100 * ms, Concurrency: 1}},
 		{"util 70%", 56, 4, ServiceModel{Mean: 50 * ms, P95: 100 * ms, Concurrency: 1}},
 		{"util 85%", 68, 4, ServiceModel{Mean: 50 * ms, P95: 100 * ms, Concurrency: 1}},
-		{"concurrency 4 util 80%", 84, 1, ServiceModel{Mean: 38 * ms, P95: 70 * ms, Concurrency: 4}},
-		{"many servers util 90%", 450, 10, ServiceModel{Mean: 20 * ms, P95: 45 * ms, Concurrency: 1}},
+		{"one replica concurrency 4 util 80%", 84, 1, ServiceModel{Mean: 38 * ms, P95: 70 * ms, Concurrency: 4}},
+		{"4x4 util 70%", 300, 4, ServiceModel{Mean: 38 * ms, P95: 70 * ms, Concurrency: 4}},
+		{"4x4 util 95%", 400, 4, ServiceModel{Mean: 38 * ms, P95: 70 * ms, Concurrency: 4}},
+		{"many replicas util 90%", 450, 10, ServiceModel{Mean: 20 * ms, P95: 45 * ms, Concurrency: 1}},
+		{"heavy tail util 80%", 16, 4, ServiceModel{Mean: 200 * ms, P95: 700 * ms, Concurrency: 1}},
+		{"20 replicas util 85%", 170, 20, ServiceModel{Mean: 100 * ms, P95: 200 * ms, Concurrency: 1}},
+		{"3x2 heavy tail util 83%", 100, 3, ServiceModel{Mean: 50 * ms, P95: 150 * ms, Concurrency: 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pred, ok := PredictLatency(tc.rate, tc.reps, tc.svc, 95)
 			if !ok {
 				t.Fatal("unstable")
 			}
-			c := tc.reps * tc.svc.Concurrency
-			meas := simulateMGc(tc.rate, c, tc.svc, 0.95, 200000, 7)
+			meas := simulateMGc(tc.rate, tc.reps, tc.svc.Concurrency, tc.svc, 0.95, 200000, 7, "jsq")
 			rel := (pred.Seconds() - meas) / meas
-			t.Logf("p95 model %.1fms, simulated %.1fms, error %+.1f%%", pred.Seconds()*1000, meas*1000, rel*100)
+			p2c := simulateMGc(tc.rate, tc.reps, tc.svc.Concurrency, tc.svc, 0.95, 200000, 7, "p2c")
+			t.Logf("p95 model %.1fms, simulated least-outstanding %.1fms (%+.1f%%), power-of-two %.1fms (%+.1f%%)",
+				pred.Seconds()*1000, meas*1000, rel*100, p2c*1000, (pred.Seconds()-p2c)/p2c*100)
 			if math.Abs(rel) > 0.10 {
 				t.Errorf("model p95 %v vs simulated %.1fms: %+.1f%% (goal within 10%%)", pred, meas*1000, rel*100)
 			}
@@ -235,3 +268,11 @@ func BenchmarkSizeReplicas(b *testing.B) {
 		SizeReplicas(900, s, 300*time.Millisecond, 95, 1000)
 	}
 }
+
+type freeHeap []float64
+
+func (h freeHeap) Len() int           { return len(h) }
+func (h freeHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h freeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *freeHeap) Push(x any)        { *h = append(*h, x.(float64)) }
+func (h *freeHeap) Pop() any          { old := *h; x := old[len(old)-1]; *h = old[:len(old)-1]; return x }

@@ -12,10 +12,14 @@ import (
 
 func TestTickDistribution(t *testing.T) {
 	if os.Getenv("HEADROOM_TICK_DIST") == "" {
-		t.Skip("set HEADROOM_TICK_DIST=1")
+		t.Skip("set HEADROOM_TICK_DIST=1 (or =persistence for the built-in forecaster)")
 	}
 	w, pol := bigWorld(200, 125, 1)
-	c := newController(t, w, pol, scaler.Options{DryRun: true})
+	opts := scaler.Options{DryRun: true}
+	if os.Getenv("HEADROOM_TICK_DIST") == "persistence" {
+		opts.Forecaster = scaler.NewPersistence(0.1, 10*time.Minute)
+	}
+	c := newController(t, w, pol, opts)
 	var ds []time.Duration
 	for i := range 500 {
 		now := t0.Add(time.Duration(i) * 15 * time.Second)
