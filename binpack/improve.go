@@ -15,7 +15,9 @@ func (m *model) improve(s *solution, cost costFunc, pack packer, opts Options) {
 		for _, g := range m.groups {
 			n := len(s.gpus[g.idx])
 			nodes := m.nodes(g, n)
-			if n == 0 || nodes <= g.ng.Min {
+			// Only a node with free GPUs is worth emptying: removing a
+			// full one moves a full node's replicas for the same price.
+			if n == 0 || nodes <= g.ng.Min || nodes*g.gpn == n {
 				continue
 			}
 			// Two ways to re-home the displaced replicas: by the usual
