@@ -99,3 +99,26 @@ func TestConfigDefaults(t *testing.T) {
 		t.Error("tracing must be off by default")
 	}
 }
+
+// FuzzParseConfig: any bytes either parse into a config that validates, or
+// give a *ConfigError; never a panic.
+func FuzzParseConfig(f *testing.F) {
+	if b, err := os.ReadFile("testdata/router.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("models: [{class: a, versions: [{name: v1, endpoints: ['h:1']}]}]"))
+	f.Add([]byte("server: {readTimeout: 5}\n"))
+	f.Add([]byte("{{{"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Parse(b)
+		if err != nil {
+			if !IsConfigError(err) {
+				t.Fatalf("error %v is not a *ConfigError", err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("a parsed config does not validate: %v", err)
+		}
+	})
+}

@@ -486,7 +486,9 @@ func (r *Router) forward(ctx context.Context, w http.ResponseWriter, req *http.R
 		x.attempts++
 		x.endpoint = ep.Addr
 		u := *req.URL
-		u.Scheme, u.Host = "http", ep.Addr
+		// Absolute-form targets ("POST http://user:pw@elsewhere/ HTTP/1.1")
+		// keep only their path and query: the endpoint is ours to choose.
+		u.Scheme, u.Host, u.User, u.Fragment, u.RawFragment = "http", ep.Addr, nil, "", ""
 		out := (&http.Request{
 			Method:        req.Method,
 			URL:           &u,
