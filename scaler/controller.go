@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,9 +17,10 @@ import (
 
 // Controller is the control loop's core: Tick observes through Metrics,
 // Cluster and Cloud, plans (Plan, pure), applies safety and acts. It reads
-// no clock and never sleeps: retries are spaced by tick time. It is not
-// safe for concurrent use; one Loop or one simulator drives it.
+// no clock and never sleeps: retries are spaced by tick time. One Loop or
+// one simulator drives it; SetPolicy may come from another goroutine.
 type Controller struct {
+	mu      sync.Mutex // serializes Tick and SetPolicy
 	opts    Options
 	policy  *policies.Policy
 	metrics Metrics
@@ -58,24 +60,39 @@ func (c *Controller) SetPolicy(p *policies.Policy) error {
 	if p == nil {
 		return errors.New("scaler: policy is nil")
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.policy = p
 	return nil
 }
 
 // Tick runs one control cycle at now. The error is non-nil only when ctx
 // ended; everything else (failed reads, failed writes) is in the Decision.
-func (c *Controller) Tick(ctx context.Context, now time.Time) (Decision, error) {
+// A bug that panics inside the tick is recovered, logged and reported in
+// NotDone: the loop keeps going and the next tick starts from what it
+// observes. Tick and SetPolicy may be called from different goroutines;
+// Observe, Plan and Act, the parts of Tick for callers that drive it
+// themselves, may not run concurrently with either.
+func (c *Controller) Tick(ctx context.Context, now time.Time) (d Decision, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return Decision{At: now}, err
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			c.met.observeErrors.WithLabelValues("panic").Inc()
+			c.log.Error("tick panicked; holding until the next tick", zap.Any("panic", r), zap.Stack("stack"))
+			d.At = now
+			d.NotDone = append(d.NotDone, fmt.Sprintf("internal error, rest of the tick abandoned: %v", r))
+			err = ctx.Err()
+		}
+	}()
 	obs := c.Observe(ctx, now)
-	d := c.Plan(obs, now)
+	d = c.Plan(obs, now)
 	c.Act(ctx, &d, now)
 	c.record(d)
-	if err := ctx.Err(); err != nil {
-		return d, err
-	}
-	return d, nil
+	return d, ctx.Err()
 }
 
 // Observe reads everything one tick needs. Each read fails on its own.

@@ -509,3 +509,47 @@ func TestGPURightSizing(t *testing.T) {
 		}
 	}
 }
+
+type panicky struct{ scaler.Forecaster }
+
+func (panicky) Predict(string, time.Time, time.Duration, float64) scaler.Forecast {
+	panic("forecaster bug")
+}
+
+// A bug inside a tick is recovered and reported; the next tick runs.
+func TestTickRecoversFromPanic(t *testing.T) {
+	w := world(2)
+	setRate(w, "a", 100, t0)
+	f := &panicky{scaler.NewPersistence(0.1, time.Minute)}
+	c := newController(t, w, testPolicy(testClass("a", 1, 40)), scaler.Options{Forecaster: f})
+	dec, err := c.Tick(context.Background(), t0)
+	if err != nil || !strings.Contains(strings.Join(dec.NotDone, ";"), "forecaster bug") {
+		t.Fatalf("err %v, not done %v", err, dec.NotDone)
+	}
+	f.Forecaster = nil
+	c2 := newController(t, w, testPolicy(testClass("a", 1, 40)), scaler.Options{})
+	if _, err := c2.Tick(context.Background(), t0.Add(15*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// SetPolicy from another goroutine while the loop ticks (run with -race).
+func TestSetPolicyConcurrentWithTick(t *testing.T) {
+	w := world(2)
+	c := newController(t, w, testPolicy(testClass("a", 1, 40)), scaler.Options{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 20 {
+			_ = c.SetPolicy(testPolicy(testClass("a", 1, 10+i)))
+		}
+	}()
+	for i := range 20 {
+		now := t0.Add(time.Duration(i) * 15 * time.Second)
+		setRate(w, "a", 100, now)
+		if _, err := c.Tick(context.Background(), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+}

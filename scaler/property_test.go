@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -63,7 +64,11 @@ func TestPlanInvariants(t *testing.T) {
 		w.Groups = []scaler.NodeGroupState{{Name: "p5-od", Desired: nNodes, Current: nNodes, Max: 20}}
 		pol := testPolicy(classes...)
 		pol.Cluster.Spec.Disruption.MaxNodesDraining = budget
-		c, err := scaler.New(scaler.Options{DryRun: rapid.IntRange(0, 5).Draw(t, "dry") == 0}, pol, w, w, w, nil, nil)
+		opts := scaler.Options{DryRun: rapid.IntRange(0, 5).Draw(t, "dry") == 0}
+		if os.Getenv("HEADROOM_PACKER") == "binpack" {
+			opts.Packer = scaler.Binpack{}
+		}
+		c, err := scaler.New(opts, pol, w, w, w, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,6 +112,7 @@ func TestPlanInvariants(t *testing.T) {
 			for _, dp := range w.State.Deployments {
 				before[dp.Class] = dp.Replicas
 			}
+			podsBefore := append([]scaler.Pod(nil), w.State.Pods...)
 			dec, err := c.Tick(context.Background(), now)
 			if err != nil {
 				t.Fatal(err)
@@ -137,6 +143,25 @@ func TestPlanInvariants(t *testing.T) {
 				}
 				if bad[name] && n < before[name] && before[name] <= cl.Spec.Scaling.MaxReplicas {
 					t.Fatalf("tick %d: ScaleClass %s down from %d on bad data", i, call.Args, before[name])
+				}
+			}
+			// Voluntary drains evict at most maxUnavailable (50% in
+			// testPolicy, at least 1) of a class's desired replicas per tick.
+			evicted := map[string]int{}
+			for _, call := range w.CallsTo("Drain") {
+				if call.Err != nil || noticed(w, call.Args) {
+					continue
+				}
+				for _, p := range podsBefore {
+					if p.Node == call.Args {
+						evicted[p.Class]++
+					}
+				}
+			}
+			for _, cd := range dec.Classes {
+				allow := max(1, (cd.Desired+1)/2)
+				if evicted[cd.Class] > allow {
+					t.Fatalf("tick %d: %d replicas of %s evicted, budget %d\n%s", i, evicted[cd.Class], cd.Class, allow, dec)
 				}
 			}
 			w.Reset()
