@@ -90,13 +90,14 @@ type ClassDecision struct {
 	// once there are samples, else the declared gpuMemory.
 	NeedGiB float64 `json:"needGiB"`
 
-	Needed     int  `json:"needed"`
-	Panic      int  `json:"panicReplicas,omitempty"`
-	Panicking  bool `json:"panicking,omitempty"`
-	Floor, Max int
-	Current    int `json:"current"`
-	Ready      int `json:"ready"`
-	Desired    int `json:"desired"`
+	Needed    int  `json:"needed"`
+	Panic     int  `json:"panicReplicas,omitempty"`
+	Panicking bool `json:"panicking,omitempty"`
+	Floor     int  `json:"floor"`
+	Max       int  `json:"max"`
+	Current   int  `json:"current"`
+	Ready     int  `json:"ready"`
+	Desired   int  `json:"desired"`
 	// Held is true when no decision could be made (the cluster was
 	// unreadable); Desired then just repeats Current.
 	Held bool `json:"held,omitempty"`
