@@ -34,6 +34,15 @@ import (
 // on-demand ones, and strengthens it with max(minReplicas,1) replicas at
 // the cheapest option's price, which any integer plan pays too.
 
+// boundTolerance is how close to the LP optimum column generation goes
+// before it stops: the bound is then at least (1 - boundTolerance) times
+// the LP optimum.
+const boundTolerance = 1e-4
+
+// boundBlocks is how many blocks of classes the column generation prices
+// separately.
+var boundBlocks = 8
+
 type boundResult struct {
 	value float64   // best proven lower bound
 	lp    float64   // L(π) without the integer strengthening, at best π
@@ -50,9 +59,11 @@ type boundResult struct {
 
 // evalState is scratch space for evaluating L(π).
 type evalState struct {
-	grad   []float64
-	use    []float64 // slot usage of the classes' choices
-	choice [][2]int  // per class: cheapest candidate, cheapest on-demand
+	grad []float64
+	use  []float64 // slot usage of the classes' choices
+	// blockUse is use split by block of classes (class index mod blocks).
+	blockUse [][]float64
+	choice   [][2]int // per class: cheapest candidate, cheapest on-demand
 }
 
 // eval returns the LP Lagrangian, its integer-strengthened value, and
@@ -61,6 +72,11 @@ func (m *model) eval(pi []float64, st *evalState) (lp, strong float64) {
 	for i := range st.grad {
 		st.grad[i] = 0
 		st.use[i] = 0
+	}
+	for _, u := range st.blockUse {
+		for i := range u {
+			u[i] = 0
+		}
 	}
 	for ci, cm := range m.classes {
 		st.choice[ci] = [2]int{-1, -1}
@@ -75,7 +91,9 @@ func (m *model) eval(pi []float64, st *evalState) (lp, strong float64) {
 			if cd.memRes >= 0 {
 				cost += pi[cd.memRes] * cd.mem
 			}
-			minCost = math.Min(minCost, cost)
+			if cost < minCost {
+				minCost = cost
+			}
 			r := cost / cd.cap
 			if r < a || (r == a && cd.list/cd.cap < cm.cands[ia].list/cm.cands[ia].cap) {
 				a, ia = r, j
@@ -95,10 +113,16 @@ func (m *model) eval(pi []float64, st *evalState) (lp, strong float64) {
 		if ia >= 0 && 1-f > 0 {
 			m.addUsage(st.grad, &cm.cands[ia], cm.demand*(1-f)/cm.cands[ia].cap)
 			m.addUsage(st.use, &cm.cands[ia], cm.demand*(1-f)/cm.cands[ia].cap)
+			if st.blockUse != nil {
+				m.addUsage(st.blockUse[ci%len(st.blockUse)], &cm.cands[ia], cm.demand*(1-f)/cm.cands[ia].cap)
+			}
 		}
 		if ib >= 0 && f > 0 {
 			m.addUsage(st.grad, &cm.cands[ib], cm.demand*f/cm.cands[ib].cap)
 			m.addUsage(st.use, &cm.cands[ib], cm.demand*f/cm.cands[ib].cap)
+			if st.blockUse != nil {
+				m.addUsage(st.blockUse[ci%len(st.blockUse)], &cm.cands[ib], cm.demand*f/cm.cands[ib].cap)
+			}
 		}
 	}
 	for _, g := range m.groups {
@@ -221,8 +245,15 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 			minCost += g.minGPUs * g.gpuPrice
 		}
 	}
+	// The classes are split into blocks, each with its own convexity row
+	// and a column per round: more columns per round, fewer rounds.
+	nb := max(1, min(len(m.classes), boundBlocks))
 	conv := rows
-	rows++
+	rows += nb
+	st.blockUse = make([][]float64, nb)
+	for k := range st.blockUse {
+		st.blockUse[k] = make([]float64, m.nres)
+	}
 	b := make([]float64, rows)
 	identCost := make([]float64, rows)
 	for _, g := range m.groups {
@@ -233,9 +264,11 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 			b[r] = g.minGPUs
 		}
 	}
-	b[conv] = 1
 	bigM := 10*math.Abs(target) + 1
-	identCost[conv] = bigM
+	for k := 0; k < nb; k++ {
+		b[conv+k] = 1
+		identCost[conv+k] = bigM
+	}
 	t := newTableau(b, identCost)
 	for _, g := range m.groups {
 		for _, pt := range g.patterns {
@@ -258,8 +291,8 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 		}
 	}
 	type column struct {
-		j      int
-		choice [][2]int
+		j, block int
+		choice   [][2]int
 	}
 	var cols []column
 	pi := m.initialPrices()
@@ -274,13 +307,21 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 			res.lp = lp
 			res.pi = append(res.pi[:0], pi...)
 		}
-		a := make([]float64, rows)
-		copy(a, st.use)
-		a[conv] = 1
-		j := t.addColumn(a, 0)
-		cols = append(cols, column{j: j, choice: append([][2]int(nil), st.choice...)})
-		if t.red[j] >= -eps || (round > 0 && t.objective()+minCost-lp <= 1e-7*math.Abs(lp)) {
-			break // no column improves the master: it holds the LP optimum
+		choice := append([][2]int(nil), st.choice...)
+		improving := false
+		for k := 0; k < nb; k++ {
+			a := make([]float64, rows)
+			copy(a, st.blockUse[k])
+			a[conv+k] = 1
+			j := t.addColumn(a, 0)
+			cols = append(cols, column{j: j, block: k, choice: choice})
+			improving = improving || t.red[j] < -eps
+		}
+		// Stop when no new column can improve the master, or when the
+		// master (at or above the LP optimum) is within boundTolerance of
+		// the proven bound: the bound then is within that of the optimum.
+		if !improving || (round > 0 && t.objective()+minCost-lp <= boundTolerance*math.Abs(lp)) {
+			break
 		}
 		if !opts.Deadline.IsZero() && !now().Before(opts.Deadline) {
 			break
@@ -301,6 +342,9 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 			continue
 		}
 		for ci, cm := range m.classes {
+			if ci%nb != c.block {
+				continue
+			}
 			ch := c.choice[ci]
 			if ch[0] < 0 {
 				continue

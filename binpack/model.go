@@ -41,13 +41,16 @@ type group struct {
 	patterns  []pattern
 	minGPUs   float64
 	maxGPUs   float64 // +Inf without a max
+	capGPUs   float64 // see gpuCap; set by setBounds
+	packMemo  map[string][]gpuAlloc
 }
 
 // pattern is one legal layout of a GPU as a supply of resources (indexed
 // locally: kinds, then memory for time-sliced groups).
 type pattern struct {
-	supply []float64
-	layout catalog.Layout
+	supply  []float64
+	isupply []int // supply of the slot kinds as ints, made on first use
+	layout  catalog.Layout
 }
 
 type cand struct {
@@ -379,6 +382,9 @@ func (m *model) setBounds() {
 		}
 		cm.ub = ub
 	}
+	for _, g := range m.groups {
+		g.capGPUs = m.computeGPUCap(g)
+	}
 	// Sort candidates for determinism: by group, kind.
 	for _, cm := range m.classes {
 		sort.SliceStable(cm.cands, func(a, b int) bool {
@@ -394,7 +400,9 @@ func (m *model) setBounds() {
 // gpuCap is the GPU count the lower bound may assume a nodegroup has at
 // most: its max size, or for a group without one, a GPU for every replica
 // a minimal plan can have (every node of a minimal plan holds a replica).
-func (m *model) gpuCap(g *group) float64 {
+func (m *model) gpuCap(g *group) float64 { return g.capGPUs }
+
+func (m *model) computeGPUCap(g *group) float64 {
 	if !math.IsInf(g.maxGPUs, 1) {
 		return g.maxGPUs
 	}

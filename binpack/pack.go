@@ -1,6 +1,7 @@
 package binpack
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -41,6 +42,21 @@ func packLP(m *model, g *group, demand []int, ts []tsItem) []gpuAlloc {
 	if len(g.patterns) == 1 {
 		return packSingle(g, demand)
 	}
+	// Repair and the local search repack groups whose demand they did not
+	// change; the packing of a demand vector is memoized per group.
+	key := fmt.Sprint(demand)
+	if out, ok := g.packMemo[key]; ok {
+		return out
+	}
+	out := packLPFresh(g, demand)
+	if g.packMemo == nil {
+		g.packMemo = map[string][]gpuAlloc{}
+	}
+	g.packMemo[key] = out
+	return out
+}
+
+func packLPFresh(g *group, demand []int) []gpuAlloc {
 	rem := slices.Clone(demand)
 	var out []gpuAlloc
 	if x := cuttingStockLP(g, demand); x != nil {
@@ -57,14 +73,17 @@ func packLP(m *model, g *group, demand []int, ts []tsItem) []gpuAlloc {
 	return append(out, greedyCover(g, rem)...)
 }
 
+// newAlloc is a GPU with layout li. Its supply slice is the pattern's,
+// shared: allocations from patterns are never edited.
 func newAlloc(g *group, li int) gpuAlloc {
-	pt := g.patterns[li]
-	a := gpuAlloc{layout: pt.layout, supply: make([]int, len(g.kinds))}
-	for k := range g.kinds {
-		a.supply[k] = int(pt.supply[k])
+	pt := &g.patterns[li]
+	if pt.isupply == nil {
+		pt.isupply = make([]int, len(g.kinds))
+		for k := range g.kinds {
+			pt.isupply[k] = int(pt.supply[k])
+		}
 	}
-	a.whole = len(pt.layout) == 0 && g.ng.Mode == ModeMIGDynamic
-	return a
+	return gpuAlloc{layout: pt.layout, supply: pt.isupply, whole: len(pt.layout) == 0 && g.ng.Mode == ModeMIGDynamic}
 }
 
 // greedyCover adds layouts one at a time, each the one covering the most of
@@ -271,8 +290,7 @@ func packFFD(m *model, g *group, demand []int, ts []tsItem) []gpuAlloc {
 		}
 	}
 	for i := range out {
-		l := out[i].layout
-		sort.SliceStable(l, func(a, b int) bool { return l[a].Start < l[b].Start })
+		slices.SortStableFunc(out[i].layout, func(a, b catalog.Placement) int { return a.Start - b.Start })
 	}
 	return out
 }

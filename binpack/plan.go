@@ -118,13 +118,15 @@ func (m *model) buildGroupNodes(s *solution, g *group, current []Node, plan *Pla
 	}
 	// Sort wanted GPUs by layout so equal layouts share nodes.
 	order := make([]int, len(allocs))
+	keys := make([]string, len(allocs))
 	for i := range order {
 		order[i] = i
+		keys[i] = g.layoutKey(allocs[i])
 	}
-	sort.SliceStable(order, func(a, b int) bool { return g.layoutKey(allocs[order[a]]) < g.layoutKey(allocs[order[b]]) })
+	sort.SliceStable(order, func(a, b int) bool { return keys[order[a]] < keys[order[b]] })
 	pool := map[string][]int{}
 	for _, i := range order {
-		k := g.layoutKey(allocs[i])
+		k := keys[i]
 		pool[k] = append(pool[k], i)
 	}
 	// Score current nodes by matching GPUs.
@@ -178,7 +180,7 @@ func (m *model) buildGroupNodes(s *solution, g *group, current []Node, plan *Pla
 	// Remaining wanted GPUs fill free positions in order.
 	var rest []int
 	for _, i := range order {
-		k := g.layoutKey(allocs[i])
+		k := keys[i]
 		if len(pool[k]) > 0 && pool[k][0] == i {
 			rest = append(rest, i)
 			pool[k] = pool[k][1:]

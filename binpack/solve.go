@@ -1,8 +1,10 @@
 package binpack
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -324,7 +326,7 @@ func (m *model) repair(s *solution, cost costFunc, blocked []bool, pack packer) 
 				vs = append(vs, victim{ci, j, alt - here})
 			}
 		}
-		sort.SliceStable(vs, func(a, b int) bool { return vs[a].delta < vs[b].delta })
+		slices.SortStableFunc(vs, func(a, b victim) int { return cmp.Compare(a.delta, b.delta) })
 		removed := 0.0
 		touched := map[int]bool{}
 		for _, v := range vs {
