@@ -553,3 +553,27 @@ func TestSetPolicyConcurrentWithTick(t *testing.T) {
 	}
 	<-done
 }
+
+// Vertical: after an hour of usage the class gets a recommendation (p90 +
+// 15%), written once; OOM kills raise memory and write again.
+func TestVerticalRecommendationWritten(t *testing.T) {
+	w := world(2)
+	c := newController(t, w, testPolicy(testClass("a", 1, 40)), scaler.Options{})
+	for i := range 30 {
+		now := t0.Add(time.Duration(i) * 5 * time.Minute)
+		setRate(w, "a", 100, now)
+		w.Usage = []scaler.PodUsage{{Pod: "a-n1-0", Class: "a", CPUCores: 2, MemoryBytes: 4 << 30, OOMKilled: i >= 20}}
+		tick(t, c, now)
+		got := len(w.CallsTo("SetResources"))
+		switch {
+		case i < 12 && got != 0:
+			t.Fatalf("tick %d: recommendation before an hour of history", i)
+		case i >= 13 && i < 20 && got != 1:
+			t.Fatalf("tick %d: %d SetResources calls, want 1 (unchanged recommendations are not rewritten)", i, got)
+		}
+	}
+	calls := w.CallsTo("SetResources")
+	if len(calls) < 2 || !strings.HasPrefix(calls[0].Args, "a cpu=2.3") {
+		t.Fatalf("calls %+v: want cpu about 2.3 then an OOM bump", calls)
+	}
+}

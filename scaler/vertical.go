@@ -165,6 +165,10 @@ type VerticalOptions struct {
 	OOMBumpRatio float64
 	OOMMinBump   float64
 	HalfLife     time.Duration // 24h
+	// MinHistory is how long samples must span before a recommendation is
+	// made (default 1h), so a new class is not resized on a few minutes
+	// of warm-up.
+	MinHistory time.Duration
 }
 
 func (o VerticalOptions) withDefaults() VerticalOptions {
@@ -181,6 +185,9 @@ func (o VerticalOptions) withDefaults() VerticalOptions {
 	def(&o.OOMMinBump, 100<<20)
 	if o.HalfLife <= 0 {
 		o.HalfLife = 24 * time.Hour
+	}
+	if o.MinHistory <= 0 {
+		o.MinHistory = time.Hour
 	}
 	return o
 }
@@ -218,6 +225,9 @@ func (v *Vertical) Observe(u PodUsage, t time.Time) {
 func (v *Vertical) Recommend() (Resources, string, bool) {
 	if v.cpu.Empty() || v.mem.Empty() {
 		return Resources{}, "no usage samples yet", false
+	}
+	if span := v.cpu.lastAt.Sub(v.cpu.firstAt); span < v.opts.MinHistory {
+		return Resources{}, fmt.Sprintf("%v of usage history, need %v", span, v.opts.MinHistory), false
 	}
 	r := Resources{CPUCores: v.target.cpu.Estimate(v.cpu), MemoryBytes: v.target.mem.Estimate(v.mem)}
 	return r, fmt.Sprintf("p%.0f +%.0f%% margin over %d samples (%.2f days): cpu %.3f cores, memory %.0f MiB",

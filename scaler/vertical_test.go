@@ -68,6 +68,10 @@ func TestVerticalRecommend(t *testing.T) {
 	}
 	small := NewVertical(VerticalOptions{})
 	small.Observe(PodUsage{CPUCores: 0.001, MemoryBytes: 1}, t0)
+	if _, why, ok := small.Recommend(); ok {
+		t.Fatalf("recommended on one sample: %s", why)
+	}
+	small.Observe(PodUsage{CPUCores: 0.001, MemoryBytes: 1}, t0.Add(time.Hour))
 	if r, _, _ := small.Recommend(); r.CPUCores < 0.1 || r.MemoryBytes < 250<<20 {
 		t.Fatalf("floors not applied: %+v", r)
 	}
