@@ -41,7 +41,7 @@ const boundTolerance = 1e-4
 
 // boundBlocks is how many blocks of classes the column generation prices
 // separately.
-var boundBlocks = 8
+var boundBlocks = 1
 
 type boundResult struct {
 	value float64   // best proven lower bound
