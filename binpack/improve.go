@@ -20,14 +20,18 @@ func (m *model) improve(s *solution, cost costFunc, pack packer, opts Options) {
 			if n == 0 || nodes <= g.ng.Min || nodes*g.gpn == n {
 				continue
 			}
-			// Two ways to re-home the displaced replicas: by the usual
-			// prices, and with GPUs already paid for (free GPUs on a
-			// group's last node, idle min-size nodes) looking cheap.
-			for _, sunk := range []bool{false, true} {
-				c := cost
-				if sunk {
-					c = m.sunkCost(s, g, cost)
+			// Ways to re-home the displaced replicas: by the usual prices,
+			// and for each other group with GPUs already paid for (free
+			// GPUs on its last node, idle min-size nodes), with that
+			// group's options looking cheap.
+			variants := []costFunc{cost}
+			for _, h := range m.groups {
+				k := len(s.gpus[h.idx])
+				if h != g && m.nodes(h, k)*h.gpn > k {
+					variants = append(variants, m.sunkCost(h, cost))
 				}
+			}
+			for _, c := range variants {
 				trial := s.clone()
 				saved := g.maxGPUs
 				g.maxGPUs = float64((nodes - 1) * g.gpn)
@@ -58,16 +62,11 @@ func (m *model) improve(s *solution, cost costFunc, pack packer, opts Options) {
 // while the local search re-homes replicas.
 const sunkDiscount = 0.2
 
-// sunkCost wraps cost: options on groups (other than g) whose nodes have
-// free GPUs look cheaper.
-func (m *model) sunkCost(s *solution, g *group, cost costFunc) costFunc {
-	free := make([]bool, len(m.groups))
-	for _, h := range m.groups {
-		k := len(s.gpus[h.idx])
-		free[h.idx] = h != g && m.nodes(h, k)*h.gpn > k
-	}
+// sunkCost wraps cost: options on group h, which has GPUs already paid
+// for, look cheaper.
+func (m *model) sunkCost(h *group, cost costFunc) costFunc {
 	return func(ci, j int) float64 {
-		if free[m.classes[ci].cands[j].g] {
+		if m.classes[ci].cands[j].g == h.idx {
 			return sunkDiscount * cost(ci, j)
 		}
 		return cost(ci, j)

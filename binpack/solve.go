@@ -3,6 +3,7 @@ package binpack
 import (
 	"cmp"
 	"fmt"
+	"github.com/headroom-dev/headroom/binpack/catalog"
 	"math"
 	"slices"
 	"sort"
@@ -70,6 +71,16 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 		best = ffd
 	}
 	plan := m.materialize(best, br.pi)
+	if m.p.Current != nil && len(m.p.Current.Nodes) > 0 {
+		// Keeping what runs (current replicas, topped up or trimmed to the
+		// demand) wins unless the fresh plan saves more than the change
+		// cost of the replicas it moves.
+		keep := m.materialize(m.keepSolution(m.priceCost(br.pi, listWeights[0]), opts), br.pi)
+		if len(keep.Unplaced) <= len(plan.Unplaced) &&
+			keep.CostPerHour+keep.Changes.Penalty <= plan.CostPerHour+plan.Changes.Penalty+1e-9 {
+			plan = keep
+		}
+	}
 	if len(plan.Unplaced) > 0 {
 		// The bound holds for plans that place everything; with demand
 		// unplaced, bound the plans that place the rest instead.
@@ -408,4 +419,143 @@ func (m *model) boundWithout(unplaced []Unplaced, target float64, opts Options, 
 		return 0
 	}
 	return sub.bound(target, opts, now).value
+}
+
+// keepSolution starts from the replicas that run now: each class keeps its
+// current replicas on the same nodegroup and slice, less those it no longer
+// needs (most expensive first), and is topped up like any other class.
+func (m *model) keepSolution(cost costFunc, opts Options) *solution {
+	s := &solution{reps: make([][]int, len(m.classes)), gpus: make([][]gpuAlloc, len(m.groups)),
+		unplaced: map[int]string{}, strategy: "lp-guided+keep"}
+	for ci, cm := range m.classes {
+		s.reps[ci] = make([]int, len(cm.cands))
+	}
+	groupIdx := map[string]int{}
+	for _, g := range m.groups {
+		groupIdx[g.ng.Name] = g.idx
+	}
+	for _, n := range m.p.Current.Nodes {
+		gi, ok := groupIdx[n.NodeGroup]
+		if !ok {
+			continue
+		}
+		g := m.groups[gi]
+		for _, gpu := range n.GPUs {
+			for _, sl := range gpu.Slots {
+				ci, ok := m.byName[sl.Class]
+				k := slices.Index(g.kinds, sl.Profile)
+				if !ok || k < 0 {
+					continue
+				}
+				if j := m.candIndex(ci, gi, k); j >= 0 {
+					s.reps[ci][j]++
+				}
+			}
+		}
+	}
+	blocked := make([]bool, len(m.groups))
+	for ci := range m.classes {
+		m.trim(s, ci, cost)
+		m.fill(s, ci, cost, blocked)
+	}
+	pack := m.packKeep()
+	m.packAll(s, pack, nil)
+	for round := 0; round < opts.RepairRounds; round++ {
+		if !m.repair(s, cost, blocked, pack) {
+			break
+		}
+	}
+	m.improve(s, cost, pack, opts)
+	return s
+}
+
+// packKeep packs a group's demand into the layouts its GPUs have now first
+// (each current GPU whose layout serves some of the remaining demand keeps
+// it), and the rest as packLP does.
+func (m *model) packKeep() packer {
+	current := map[int][]catalog.Layout{}
+	for _, n := range sortedNodes(m.p.Current) {
+		g := m.groupByName(n.NodeGroup)
+		if g == nil || g.ng.Mode != ModeMIGDynamic {
+			continue
+		}
+		for _, gpu := range n.GPUs {
+			if len(gpu.Layout) > 0 && g.gpu.ValidateLayout(gpu.Layout) == nil {
+				current[g.idx] = append(current[g.idx], gpu.Layout)
+			}
+		}
+	}
+	return func(m *model, g *group, demand []int, ts []tsItem) []gpuAlloc {
+		layouts := current[g.idx]
+		if len(layouts) == 0 {
+			return packLP(m, g, demand, ts)
+		}
+		rem := slices.Clone(demand)
+		var out []gpuAlloc
+		for _, l := range layouts {
+			a := gpuAlloc{layout: l, supply: make([]int, len(g.kinds))}
+			useful := false
+			for _, pl := range l {
+				k := slices.Index(g.kinds, pl.Profile)
+				a.supply[k]++
+				if rem[k] > 0 {
+					useful = true
+				}
+			}
+			if !useful {
+				continue
+			}
+			for k, v := range a.supply {
+				rem[k] -= v
+			}
+			out = append(out, a)
+		}
+		for k := range rem {
+			rem[k] = max(rem[k], 0)
+		}
+		return append(out, packLPFresh(g, rem)...)
+	}
+}
+
+// trim removes class ci's replicas, the dearest per unit of capacity first,
+// while it still meets its demand, on-demand share and minimum without them.
+func (m *model) trim(s *solution, ci int, cost costFunc) {
+	cm := m.classes[ci]
+	reps := s.reps[ci]
+	want := cm.minRep
+	if cm.demand > 0 {
+		want = max(want, 1)
+	}
+	eps := 1e-9 * math.Max(1, cm.demand)
+	for {
+		total, od, n := 0.0, 0.0, 0
+		for j, r := range reps {
+			total += float64(r) * cm.cands[j].cap
+			n += r
+			if cm.cands[j].od {
+				od += float64(r) * cm.cands[j].cap
+			}
+		}
+		bj, bv := -1, -1.0
+		for j, r := range reps {
+			if r == 0 {
+				continue
+			}
+			cd := &cm.cands[j]
+			odAfter := od
+			if cd.od {
+				odAfter -= cd.cap
+			}
+			if n-1 < want || total-cd.cap < cm.demand-eps || odAfter < cm.f*cm.demand-eps {
+				continue
+			}
+			if v := cost(ci, j) / cd.cap; v > bv {
+				bj, bv = j, v
+			}
+		}
+		if bj < 0 {
+			return
+		}
+		reps[bj]--
+	}
 }
