@@ -63,6 +63,38 @@ func TestPlanInvariants(t *testing.T) {
 		}
 		w.Groups = []scaler.NodeGroupState{{Name: "p5-od", Desired: nNodes, Current: nNodes, Max: 20}}
 		pol := testPolicy(classes...)
+		// Extra nodegroups: spot MIG, whole L40S, time-sliced L4, fixed MIG.
+		extra := []policies.NodeGroup{
+			{Name: "p5-spot", Spec: policies.NodeGroupSpec{InstanceType: "p5.48xlarge", CapacityType: "spot", Size: policies.Size{Max: 10}, GPU: policies.GPUConfig{Mode: policies.GPUModeMIGDynamic}}},
+			{Name: "g6e-whole", Spec: policies.NodeGroupSpec{InstanceType: "g6e.12xlarge", Size: policies.Size{Max: 10}, GPU: policies.GPUConfig{Mode: policies.GPUModeWhole}}},
+			{Name: "g6-ts", Spec: policies.NodeGroupSpec{InstanceType: "g6.xlarge", Size: policies.Size{Max: 10}, GPU: policies.GPUConfig{Mode: policies.GPUModeTimeSliced, Replicas: 4}}},
+			{Name: "p5-fixed", Spec: policies.NodeGroupSpec{InstanceType: "p5.48xlarge", Size: policies.Size{Min: 0, Max: 5}, GPU: policies.GPUConfig{Mode: policies.GPUModeMIGFixed,
+				Layout: &policies.NamedLayout{Name: "mixed", Devices: map[string]int{"4g.40gb": 1, "3g.40gb": 1}}}}},
+		}
+		for _, g := range extra {
+			if rapid.Bool().Draw(t, "group-"+g.Name) {
+				pol.NodeGroups = append(pol.NodeGroups, g)
+				n := rapid.IntRange(0, 2).Draw(t, "nodes-"+g.Name)
+				w.Groups = append(w.Groups, scaler.NodeGroupState{Name: g.Name, Desired: n, Current: n, Max: g.Spec.Size.Max})
+				for j := range n {
+					nd := scaler.Node{Name: fmt.Sprintf("%s-%d", g.Name, j), NodeGroup: g.Name, InstanceType: g.Spec.InstanceType, Ready: rapid.IntRange(0, 4).Draw(t, "ready") > 0,
+						CapacityType: g.Spec.CapacityType, MIGState: "success"}
+					if g.Spec.GPU.Mode == policies.GPUModeMIGFixed {
+						nd.MIGConfig = "mixed"
+					}
+					w.State.Nodes = append(w.State.Nodes, nd)
+				}
+			}
+		}
+		for i := range pol.Classes {
+			cl := &pol.Classes[i]
+			cl.Spec.Profiles = append(cl.Spec.Profiles,
+				policies.ServiceProfile{GPU: "L40S-48GB", Profile: "whole", ServiceTime: policies.ServiceTime{Mean: d(60 * time.Millisecond), P95: d(110 * time.Millisecond)}, Concurrency: 2},
+				policies.ServiceProfile{GPU: "L4-24GB", Profile: "timesliced", ServiceTime: policies.ServiceTime{Mean: d(150 * time.Millisecond), P95: d(250 * time.Millisecond)}, Concurrency: 1},
+				policies.ServiceProfile{GPU: "H100-80GB", Profile: "4g.40gb", ServiceTime: policies.ServiceTime{Mean: d(30 * time.Millisecond), P95: d(55 * time.Millisecond)}, Concurrency: 4})
+			cl.Spec.Placement.Spot = rapid.SampledFrom([]string{"", "never", "allowed", "preferred"}).Draw(t, "spot")
+			cl.Spec.Placement.MinOnDemandFraction = rapid.SampledFrom([]float64{0, 0.5, 1}).Draw(t, "odFrac")
+		}
 		pol.Cluster.Spec.Disruption.MaxNodesDraining = budget
 		opts := scaler.Options{DryRun: rapid.IntRange(0, 5).Draw(t, "dry") == 0}
 		if os.Getenv("HEADROOM_PACKER") == "binpack" {

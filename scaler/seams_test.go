@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 )
 
 func p5Group(name, capacity string, maxNodes int) PackNodeGroup {
@@ -96,5 +98,60 @@ func TestMIGConfigNames(t *testing.T) {
 		if _, ok := ParseMIGConfig(bad); ok {
 			t.Errorf("%q parsed", bad)
 		}
+	}
+}
+
+// Every replica is placed or reported, no nodegroup goes over its max, and
+// a class that never runs on spot gets no spot-only placement, for both
+// packers over random requests.
+func TestPackerProperties(t *testing.T) {
+	for _, pk := range []struct {
+		name string
+		p    Packer
+	}{{"greedy", Greedy{}}, {"binpack-ffd", Binpack{FFD: true}}} {
+		t.Run(pk.name, func(t *testing.T) {
+			rapid.Check(t, func(t *rapid.T) {
+				req := PackRequest{AllowNew: rapid.Bool().Draw(t, "allowNew")}
+				req.NodeGroups = []PackNodeGroup{p5Group("od", "on-demand", rapid.IntRange(1, 6).Draw(t, "odMax")), p5Group("spot", "spot", rapid.IntRange(1, 6).Draw(t, "spotMax"))}
+				req.NodeGroups[1].Price = 22
+				profiles := []string{"1g.10gb", "2g.20gb", "3g.40gb", "whole"}
+				for i := range rapid.IntRange(1, 5).Draw(t, "classes") {
+					c := PackClass{Name: fmt.Sprintf("c%d", i), Replicas: rapid.IntRange(0, 40).Draw(t, "replicas"),
+						Spot: rapid.SampledFrom([]string{"never", "allowed", "preferred"}).Draw(t, "spot")}
+					for _, p := range profiles {
+						if rapid.Bool().Draw(t, "use-"+p) {
+							c.Options = append(c.Options, PackOption{GPU: "H100-80GB", Profile: p, MemoryGiB: 8})
+						}
+					}
+					if len(c.Options) == 0 {
+						c.Options = []PackOption{{GPU: "H100-80GB", Profile: "3g.40gb", MemoryGiB: 8}}
+					}
+					req.Classes = append(req.Classes, c)
+				}
+				for i := range rapid.IntRange(0, 4).Draw(t, "nodes") {
+					g := rapid.SampledFrom([]string{"od", "spot"}).Draw(t, "nodeGroup")
+					n := PackNode{Name: fmt.Sprintf("n%d", i), NodeGroup: g, MIGConfig: rapid.SampledFrom([]string{"", "all-2x3g.40gb", "all-7x1g.10gb", "all-disabled"}).Draw(t, "config")}
+					req.Nodes = append(req.Nodes, n)
+				}
+				res := pk.p.Pack(req)
+				for _, g := range req.NodeGroups {
+					existing := 0
+					for _, n := range req.Nodes {
+						if n.NodeGroup == g.Name {
+							existing++
+						}
+					}
+					// Nodes already there may exceed a lowered max; new ones may not.
+					if res.Targets[g.Name] > max(g.Max, existing) {
+						t.Fatalf("%s target %d over max %d (%d nodes exist)", g.Name, res.Targets[g.Name], g.Max, existing)
+					}
+				}
+				for _, c := range req.Classes {
+					if c.Replicas > 0 && res.Placed[c.Name]+res.Unplaced[c.Name] < c.Replicas {
+						t.Fatalf("%s: %d placed + %d unplaced < %d wanted (%v)", c.Name, res.Placed[c.Name], res.Unplaced[c.Name], c.Replicas, res.Reasons)
+					}
+				}
+			})
+		})
 	}
 }
