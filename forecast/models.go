@@ -21,6 +21,9 @@ const (
 	HoltWintersWeekly   Method = "hw-add-weekly"         // additive Holt-Winters, weekly season
 	HoltWintersWeekMul  Method = "hw-mul-weekly"         // multiplicative Holt-Winters, weekly season
 	Spectral            Method = "spectral"              // periods found by FFT, level by EWMA
+	// ProfileDaily is the mean of the last Days days at the same time of
+	// day, corrected to the recent level (see profileModel).
+	ProfileDaily Method = "profile-daily"
 	// Combination averages the point forecasts of the methods with the
 	// lowest backtest error (up to maxParts of them): combining forecasts
 	// is reliably better than picking one (Bates & Granger 1969; the M4
@@ -32,7 +35,7 @@ const (
 // the earlier one wins.
 var allMethods = [...]Method{
 	Persistence, SeasonalNaiveDaily, SeasonalNaiveWeekly, EWMA, Holt,
-	HoltWintersDaily, HoltWintersDailyMul, HoltWintersWeekly, HoltWintersWeekMul, Spectral, Combination,
+	HoltWintersDaily, HoltWintersDailyMul, HoltWintersWeekly, HoltWintersWeekMul, ProfileDaily, Spectral, Combination,
 }
 
 // AllMethods returns every estimator, in tie-break order.
@@ -56,6 +59,12 @@ type Params struct {
 	Gamma  float64 `json:"gamma,omitempty"`  // season smoothing
 	Phi    float64 `json:"phi,omitempty"`    // trend damping per step
 	Period int     `json:"period,omitempty"` // season length in steps
+	// Days, Width and Mul shape ProfileDaily: how many days are averaged,
+	// over how many neighbouring steps each side, and whether the level
+	// correction is a ratio (Mul) or a difference.
+	Days  int  `json:"days,omitempty"`
+	Width int  `json:"width,omitempty"`
+	Mul   bool `json:"mul,omitempty"`
 	// Periods are the periods, in steps, the spectral estimator found.
 	Periods []float64 `json:"periods,omitempty"`
 	// Parts are the members of a Combination.
@@ -87,6 +96,17 @@ func (p Params) String() string {
 			s += " "
 		}
 		s += fmt.Sprintf("period=%d", p.Period)
+	}
+	if p.Days > 0 {
+		if s != "" {
+			s += " "
+		}
+		s += fmt.Sprintf("days=%d width=%d", p.Days, p.Width)
+		if p.Mul {
+			s += " mul"
+		} else {
+			s += " add"
+		}
 	}
 	for i, pt := range p.Parts {
 		if i == 0 {

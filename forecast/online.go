@@ -24,9 +24,13 @@ type Options struct {
 	// ReselectOffset staggers the re-choices of forecasters created
 	// together (every class of a controller): the first re-choice after a
 	// backtested choice comes ReselectEvery-ReselectOffset later, then every
-	// ReselectEvery. Give each class a different offset in
-	// [0, ReselectEvery), e.g. from a hash of its name, so their ~10 ms
-	// re-choices do not all land on one control tick.
+	// ReselectEvery. 0 (the default) derives the offset from a hash of the
+	// series' history at its first backtested choice and of the horizon,
+	// a whole number of steps in [0, ReselectEvery): classes with
+	// different traffic, and the horizons of one class, re-choose on
+	// different ticks, and the same data always gives the same schedule.
+	// A positive value is used as given (modulo ReselectEvery); a negative
+	// one turns the stagger off.
 	ReselectOffset time.Duration
 	// EvalWindow is the backtest window (see SelectOptions).
 	EvalWindow time.Duration
@@ -295,7 +299,7 @@ func (o *Online) choose(now time.Time, key int) *liveModel {
 	lm := &liveModel{sel: sel, chosen: now, histLen: len(o.hist)}
 	if prev := o.live[key]; prev == nil || prev.md == nil {
 		// First backtested choice: shift the schedule by the offset.
-		lm.chosen = now.Add(-(o.opts.ReselectOffset % o.opts.ReselectEvery))
+		lm.chosen = now.Add(-o.reselectOffset(key))
 	}
 	if sel.Reason != "" && sel.Scored > 0 && sel.Loss < math.Inf(1) && sel.resid != nil {
 		if sel.Method == Spectral {
@@ -336,6 +340,36 @@ func (o *Online) choose(now time.Time, key int) *liveModel {
 	return lm
 }
 
+// reselectOffset is the stagger of the re-choices for a horizon of key
+// steps (see Options.ReselectOffset).
+func (o *Online) reselectOffset(key int) time.Duration {
+	every := o.opts.ReselectEvery
+	switch off := o.opts.ReselectOffset; {
+	case off < 0:
+		return 0
+	case off > 0:
+		return off % every
+	}
+	steps := uint64(every / o.opts.Step)
+	if steps <= 1 {
+		return 0
+	}
+	// FNV-1a over 64-bit words, then the splitmix64 finalizer to spread
+	// the bits (Steele et al. 2014).
+	x := uint64(14695981039346656037)
+	mix := func(v uint64) { x = (x ^ v) * 1099511628211 }
+	mix(uint64(key))
+	for _, v := range o.hist {
+		mix(math.Float64bits(v))
+	}
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return time.Duration(x%steps) * o.opts.Step
+}
+
 // mustDefaults fills defaults for options built inside the package, which
 // are valid by construction.
 func (o SelectOptions) mustDefaults() SelectOptions {
@@ -350,5 +384,6 @@ func (o SelectOptions) mustDefaults() SelectOptions {
 func (o *Online) Len() int { return len(o.hist) }
 
 func sameParams(a, b Params) bool {
-	return a.Alpha == b.Alpha && a.Beta == b.Beta && a.Gamma == b.Gamma && a.Phi == b.Phi && a.Period == b.Period
+	return a.Alpha == b.Alpha && a.Beta == b.Beta && a.Gamma == b.Gamma && a.Phi == b.Phi && a.Period == b.Period &&
+		a.Days == b.Days && a.Width == b.Width && a.Mul == b.Mul
 }

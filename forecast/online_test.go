@@ -214,7 +214,8 @@ func TestOnlineReselectOffset(t *testing.T) {
 	s := Synthetic(SyntheticOptions{Step: 10 * time.Minute, Len: 600, Base: 100, Daily: 0.5, Noise: 0.02, Seed: 6})
 	var on [2]*Online
 	for i := range on {
-		on[i] = NewOnline(Options{Step: 10 * time.Minute, ReselectEvery: 6 * time.Hour, ReselectOffset: time.Duration(i) * 3 * time.Hour})
+		// -1: no stagger for the first, 3 h for the second.
+		on[i] = NewOnline(Options{Step: 10 * time.Minute, ReselectEvery: 6 * time.Hour, ReselectOffset: time.Duration(i)*3*time.Hour - time.Duration(1-i)})
 		for j, v := range s.Values {
 			on[i].Observe(t0.Add(time.Duration(j)*10*time.Minute), v)
 		}
@@ -231,5 +232,35 @@ func TestOnlineReselectOffset(t *testing.T) {
 	}
 	if !on[0].live[3].chosen.Equal(before[0]) || on[1].live[3].chosen.Equal(before[1]) {
 		t.Fatalf("re-choices: %v -> %v, %v -> %v", before[0], on[0].live[3].chosen, before[1], on[1].live[3].chosen)
+	}
+}
+
+// TestOnlineDefaultStagger: forecasters created with the same options (as
+// the scaler creates one per class) re-choose on different ticks when their
+// series differ, and on the same schedule for the same data.
+func TestOnlineDefaultStagger(t *testing.T) {
+	const n = 8
+	every := time.Hour
+	step := time.Minute
+	offsets := map[time.Duration]int{}
+	for i := 0; i < n; i++ {
+		s := Synthetic(SyntheticOptions{Step: step, Len: 600, Base: 50 + float64(i), Daily: 0.3, Noise: 0.05, Seed: uint64(i)})
+		on := NewOnline(Options{Step: step})
+		for j, v := range s.Values {
+			on.Observe(t0.Add(time.Duration(j)*step), v)
+		}
+		off := on.reselectOffset(15)
+		if off < 0 || off >= every || off%step != 0 {
+			t.Fatalf("offset %v: want whole steps in [0, %v)", off, every)
+		}
+		if again := on.reselectOffset(15); again != off {
+			t.Fatalf("offset %v then %v for the same data", off, again)
+		}
+		offsets[off]++
+	}
+	// 8 offsets drawn from 60 steps collide with probability ~40% by the
+	// birthday bound; at most two alike is what matters: the ticks spread.
+	if len(offsets) < n-2 {
+		t.Fatalf("offsets %v: %d distinct of %d", offsets, len(offsets), n)
 	}
 }

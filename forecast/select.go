@@ -196,13 +196,18 @@ type scratch struct {
 	resid, scale, tmp []float64
 	best, winner      []float64
 	persist           []float64
+	// fc holds the forecasts of the latest pass, bestF those of fit's
+	// point winner, and partF every scored candidate's, so a combination
+	// is scored without running its parts again.
+	fc, bestF []float64
+	partF     map[Method][]float64
 }
 
 // persistenceEdge is how much lower (relative) another method's backtest
 // loss must be than persistence's for it to be chosen.
 const persistenceEdge = 0.03
 
-func newScratch() *scratch { return &scratch{} }
+func newScratch() *scratch { return &scratch{partF: map[Method][]float64{}} }
 
 // evalPlan says which forecasts a backtest scores.
 type evalPlan struct {
@@ -253,13 +258,13 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 		// The model must be initialized before the first scored origin.
 		origin0 := plan.from - h
 		switch m {
-		case SeasonalNaiveDaily, HoltWintersDaily, HoltWintersDailyMul, SeasonalNaiveWeekly, HoltWintersWeekly, HoltWintersWeekMul:
+		case SeasonalNaiveDaily, HoltWintersDaily, HoltWintersDailyMul, SeasonalNaiveWeekly, HoltWintersWeekly, HoltWintersWeekMul, ProfileDaily:
 			if daily < 2 {
 				c.Skipped = fmt.Sprintf("the step %v does not divide a day into 2 or more steps", step)
 			}
 		}
 		switch m {
-		case SeasonalNaiveDaily, HoltWintersDaily, HoltWintersDailyMul:
+		case SeasonalNaiveDaily, HoltWintersDaily, HoltWintersDailyMul, ProfileDaily:
 			if c.Skipped == "" && origin0 < daily {
 				c.Skipped = fmt.Sprintf("needs %d points (a day) before the evaluation window, has %d", daily, origin0)
 			}
@@ -280,6 +285,7 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 		}
 		if c.Skipped == "" {
 			c.Params, c.Loss, c.PointParams, c.PointLoss = fit(m, y, step, plan, spec, sc)
+			sc.partF[m] = append(sc.partF[m][:0], sc.bestF...)
 			if m == Persistence {
 				sc.persist = append(sc.persist[:0], sc.best...)
 			}
@@ -305,7 +311,7 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 		}
 	}
 	if combo {
-		c := scoreCombination(parts, y, step, plan, spec, sc)
+		c := scoreCombination(parts, y, plan, sc)
 		if c.Skipped == "" {
 			if c.Loss < bestLoss {
 				bestLoss = c.Loss
@@ -389,15 +395,28 @@ var (
 	weekAlpha  = []float64{0.05, 0.15, 0.35}
 	weekGamma  = []float64{0.05, 0.15}
 	dampingPhi = 0.98
+	// A daily profile: days averaged, level smoothing (slower than the
+	// others: the profile carries the shape, the level only drifts).
+	profileDays  = []float64{3, 7}
+	profileAlpha = []float64{0.02, 0.05, 0.15, 0.35, 0.7}
 )
+
+// maxProfileWidth caps the profile's smoothing half-width in steps, which
+// bounds its update cost at fine steps.
+const maxProfileWidth = 15
 
 // maxParts is the most members of a Combination.
 const maxParts = 3
 
-// scoreCombination builds the combination of the scored candidates with
-// the lowest point loss (up to maxParts, each with its point parameters)
-// and scores it; the residuals are left in sc.resid.
-func scoreCombination(scored []Candidate, y []float64, step time.Duration, plan evalPlan, spec spectrum, sc *scratch) Candidate {
+// scoreCombination builds the combinations of the 2 and of the maxParts
+// scored candidates with the lowest point loss (each with its point
+// parameters), scores both, and keeps the one with the lower point loss:
+// averaging two good forecasts that err independently halves their error
+// variance, but a third, weaker one can cost more bias than it saves. The
+// parts' backtest forecasts are averaged as they are (sc.partF), so the
+// combination costs no model run. The winner's residuals are left in
+// sc.resid.
+func scoreCombination(scored []Candidate, y []float64, plan evalPlan, sc *scratch) Candidate {
 	c := Candidate{Method: Combination}
 	best := append([]Candidate(nil), scored...)
 	sort.SliceStable(best, func(i, j int) bool { return best[i].PointLoss < best[j].PointLoss })
@@ -405,15 +424,43 @@ func scoreCombination(scored []Candidate, y []float64, step time.Duration, plan 
 		c.Skipped = "needs at least two scored methods"
 		return c
 	}
-	warm := 0
-	for _, b := range best[:min(maxParts, len(best))] {
-		c.Params.Parts = append(c.Params.Parts, Part{Method: b.Method, Params: b.PointParams})
-		warm = max(warm, warmup(b.Method, step))
+	var keep []float64
+	for k := 2; k <= min(maxParts, len(best)); k++ {
+		t := Candidate{Method: Combination}
+		for _, b := range best[:k] {
+			t.Params.Parts = append(t.Params.Parts, Part{Method: b.Method, Params: b.PointParams})
+		}
+		t.Loss, t.PointLoss = scoreMean(best[:k], y, plan, sc)
+		t.PointParams = t.Params
+		if k == 2 || t.PointLoss < c.PointLoss {
+			c = t
+			keep = append(keep[:0], sc.resid...)
+		}
 	}
-	start := max(0, plan.from-plan.h-warm)
-	c.Loss, c.PointLoss = score(newModel(Combination, c.Params, spec, start), y, start, plan, sc)
-	c.PointParams = c.Params
+	sc.resid = append(sc.resid[:0], keep...)
 	return c
+}
+
+// scoreMean scores the mean of the parts' backtest forecasts as score
+// does a model's; comboModel computes the same mean live.
+func scoreMean(parts []Candidate, y []float64, plan evalPlan, sc *scratch) (float64, float64) {
+	sc.resid, sc.scale = sc.resid[:0], sc.scale[:0]
+	n := len(y) - plan.from
+	for _, p := range parts {
+		n = min(n, len(sc.partF[p.Method]))
+	}
+	k := float64(len(parts))
+	for i := 0; i < n; i++ {
+		sum := 0.0
+		for _, p := range parts {
+			sum += sc.partF[p.Method][i]
+		}
+		f := clampRate(sum / k)
+		s := max(f, plan.scaleMin)
+		sc.resid = append(sc.resid, (y[plan.from+i]-f)/s)
+		sc.scale = append(sc.scale, s)
+	}
+	return finishScore(plan, sc)
 }
 
 // warmup is how many steps before the first scored origin a candidate's
@@ -422,13 +469,18 @@ func scoreCombination(scored []Candidate, y []float64, step time.Duration, plan 
 // most of the fitting time on long histories. It is a season plus two days
 // for daily models, a season plus a day for weekly ones (initialization, then adaptation), one day for
 // the others (an EWMA with alpha >= 0.05 forgets its start in ~100 steps).
-func warmup(m Method, step time.Duration) int {
+// A daily profile needs its cycles (at most 3: more cost time and change
+// little), then profileWarmLevel steps for its level EWMA to forget its
+// start.
+func warmup(m Method, p Params, step time.Duration) int {
 	day := int(24 * time.Hour / step)
 	switch m {
 	case SeasonalNaiveDaily, HoltWintersDaily, HoltWintersDailyMul:
 		return 3 * day
 	case SeasonalNaiveWeekly, HoltWintersWeekly, HoltWintersWeekMul:
 		return 8 * day
+	case ProfileDaily:
+		return min(p.Days, 3)*p.Period + min(day, profileWarmLevel)
 	}
 	return max(day, 100)
 }
@@ -449,6 +501,8 @@ func newModel(m Method, p Params, spec spectrum, start int) model {
 		return newHW(p, true)
 	case Spectral:
 		return newSpectral(spec, p, start)
+	case ProfileDaily:
+		return newProfile(p)
 	case Combination:
 		c := &comboModel{}
 		for _, pt := range p.Parts {
@@ -479,7 +533,7 @@ func fit(m Method, y []float64, step time.Duration, plan evalPlan, spec spectrum
 	setB := func(p *Params, v float64) { p.Beta = v }
 	setG := func(p *Params, v float64) { p.Gamma = v }
 	switch m {
-	case SeasonalNaiveDaily, HoltWintersDaily, HoltWintersDailyMul:
+	case SeasonalNaiveDaily, HoltWintersDaily, HoltWintersDailyMul, ProfileDaily:
 		p.Period = periodOf(24*time.Hour, step)
 	case SeasonalNaiveWeekly, HoltWintersWeekly, HoltWintersWeekMul:
 		p.Period = periodOf(7*24*time.Hour, step)
@@ -509,11 +563,34 @@ func fit(m Method, y []float64, step time.Duration, plan evalPlan, spec spectrum
 		p.Periods = spec.periods
 		axis(setA, specAlpha)
 		axis(setB, betaGrid)
+	case ProfileDaily:
+		// Days is the most cycles averaged; the profile starts after one
+		// and averages what it has, so every choice applies once a day is
+		// there. Start from a week and the widest smoothing, then try
+		// each axis in turn.
+		days := profileDays
+		widths := []float64{0}
+		if w := min(maxProfileWidth, p.Period/96); w > 0 { // +-15 minutes
+			widths = append(widths, float64(w))
+		}
+		p.Alpha, p.Days, p.Width = profileAlpha[1], int(days[len(days)-1]), int(widths[len(widths)-1])
+		axis(setA, profileAlpha)
+		axis(func(p *Params, v float64) { p.Days = int(v) }, days)
+		axis(func(p *Params, v float64) { p.Width = int(v) }, widths)
+		axis(func(p *Params, v float64) { p.Mul = v != 0 }, []float64{0, 1})
 	}
-	start := max(0, plan.from-plan.h-warmup(m, step))
-	best, lm := score(newModel(m, p, spec, start), y, start, plan, sc)
+	startFor := func(p Params) int { return max(0, plan.from-plan.h-warmup(m, p, step)) }
+	scoreTrial := func(p Params, st int) (float64, float64) {
+		return score(newModel(m, p, spec, st), y, st, plan, sc)
+	}
+	if m == ProfileDaily {
+		ps := newProfileScorer(y, plan)
+		scoreTrial = func(p Params, st int) (float64, float64) { return ps.score(p, st, sc) }
+	}
+	best, lm := scoreTrial(p, startFor(p))
 	pm = p
 	sc.best = append(sc.best[:0], sc.resid...)
+	sc.bestF = append(sc.bestF[:0], sc.fc...)
 	// Coordinate descent: one sweep over each axis in turn, starting from
 	// the middle of the grids.
 	for _, ax := range axes {
@@ -521,16 +598,18 @@ func fit(m Method, y []float64, step time.Duration, plan evalPlan, spec spectrum
 		for _, v := range ax.grid {
 			trial := cur
 			ax.set(&trial, v)
-			if trial.Alpha == cur.Alpha && trial.Beta == cur.Beta && trial.Gamma == cur.Gamma {
+			if sameParams(trial, cur) {
 				continue // already scored
 			}
-			l, lp := score(newModel(m, trial, spec, start), y, start, plan, sc)
+			st := startFor(trial)
+			l, lp := scoreTrial(trial, st)
 			if l < best {
 				best, p = l, trial
 				sc.best = append(sc.best[:0], sc.resid...)
 			}
 			if lp < lm {
 				lm, pm = lp, trial
+				sc.bestF = append(sc.bestF[:0], sc.fc...)
 			}
 		}
 	}
@@ -543,7 +622,7 @@ func fit(m Method, y []float64, step time.Duration, plan evalPlan, spec spectrum
 // f + c*max(f, scaleMin), with c the empirical q-quantile of the scaled
 // residuals (y-f)/max(f, scaleMin) over the window.
 func score(md model, y []float64, start int, plan evalPlan, sc *scratch) (float64, float64) {
-	sc.resid, sc.scale = sc.resid[:0], sc.scale[:0]
+	sc.resid, sc.scale, sc.fc = sc.resid[:0], sc.scale[:0], sc.fc[:0]
 	h := plan.h
 	last := len(y) - h
 	if hw, ok := md.(*hwModel); ok {
@@ -561,6 +640,7 @@ func score(md model, y []float64, start int, plan evalPlan, sc *scratch) (float6
 		}
 		sc.resid = append(sc.resid, (y[t+h]-f)/s)
 		sc.scale = append(sc.scale, s)
+		sc.fc = append(sc.fc, f)
 	}
 	return finishScore(plan, sc)
 }
@@ -582,6 +662,7 @@ func scoreHW(md *hwModel, y []float64, start int, plan evalPlan, sc *scratch) (f
 		}
 		sc.resid = append(sc.resid, (y[t+h]-f)/s)
 		sc.scale = append(sc.scale, s)
+		sc.fc = append(sc.fc, f)
 	}
 	return finishScore(plan, sc)
 }

@@ -1,0 +1,59 @@
+package forecast
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+func TestProfileModel(t *testing.T) {
+	// The worked example of profileModel's comment: period 4, 2 days,
+	// additive, level equal to the profile's level.
+	m := newProfile(Params{Period: 4, Days: 2, Alpha: 0.5})
+	for _, v := range []float64{10, 20, 30, 40, 12, 22, 32, 42} {
+		m.update(v)
+	}
+	// Profile at phase 0: (10+12)/2 = 11. Level EWMA over 12, 22, 32, 42
+	// and the profile EWMA over 10, 20, 30, 40 (one day) differ by 2 at
+	// the end, so the forecast is 11 + 2.
+	if got := m.forecast(1); math.Abs(got-13) > 1e-9 {
+		t.Fatalf("forecast %g, want 13", got)
+	}
+	// Multiplicative: 11 * (level/plevel).
+	mm := newProfile(Params{Period: 4, Days: 2, Alpha: 1, Mul: true})
+	for _, v := range []float64{10, 20, 30, 40, 20, 40, 60, 80} {
+		mm.update(v)
+	}
+	if got, want := mm.forecast(1), 15*2.0; math.Abs(got-want) > 1e-9 {
+		t.Fatalf("multiplicative forecast %g, want %g", got, want)
+	}
+}
+
+// TestProfileScorerMatchesModel checks that the fast backtest of
+// ProfileDaily scores exactly what running profileModel would.
+func TestProfileScorerMatchesModel(t *testing.T) {
+	s := Synthetic(SyntheticOptions{Step: 10 * time.Minute, Len: 10 * 144, Base: 50, Daily: 0.5, Weekly: 0.3, Noise: 0.1, Seed: 4})
+	s.Values[700] = 0 // a drop to zero
+	for _, h := range []int{1, 6, 150} {
+		plan := evalPlan{h: h, from: len(s.Values) - 3*144, q: 0.95, scaleMin: 2.5}
+		for _, p := range []Params{
+			{Period: 144, Days: 3, Width: 1, Alpha: 0.15},
+			{Period: 144, Days: 7, Width: 0, Alpha: 0.05, Mul: true},
+			{Period: 144, Days: 1, Width: 71, Alpha: 0.7, Mul: true},
+		} {
+			start := max(0, plan.from-h-warmup(ProfileDaily, p, s.Step))
+			sc := newScratch()
+			wantQ, wantP := score(newProfile(p), s.Values, start, plan, sc)
+			wantF := append([]float64(nil), sc.fc...)
+			gotQ, gotP := newProfileScorer(s.Values, plan).score(p, start, sc)
+			if math.Abs(gotQ-wantQ) > 1e-9*wantQ || math.Abs(gotP-wantP) > 1e-9*wantP || len(sc.fc) != len(wantF) {
+				t.Fatalf("h=%d %v: scorer %g/%g (%d forecasts), model %g/%g (%d)", h, p, gotQ, gotP, len(sc.fc), wantQ, wantP, len(wantF))
+			}
+			for i := range wantF {
+				if math.Abs(sc.fc[i]-wantF[i]) > 1e-9*(1+wantF[i]) {
+					t.Fatalf("h=%d %v: forecast %d: scorer %g, model %g", h, p, i, sc.fc[i], wantF[i])
+				}
+			}
+		}
+	}
+}
