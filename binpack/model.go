@@ -384,6 +384,7 @@ func (m *model) setBounds() {
 	}
 	for _, g := range m.groups {
 		g.capGPUs = m.computeGPUCap(g)
+		m.prunePatterns(g)
 	}
 	// Sort candidates for determinism: by group, kind.
 	for _, cm := range m.classes {
@@ -423,4 +424,72 @@ func orNone(s string) string {
 		return "the class has no options"
 	}
 	return s
+}
+
+// prunePatterns drops from a mig-dynamic group's layouts the slot kinds no
+// class can use (their slots would stay empty), then the layouts that
+// supply nothing or are dominated by another (no more of any kind). The LP
+// and the packings are the same with fewer layouts; the kept layouts still
+// carry their full MIG placement.
+func (m *model) prunePatterns(g *group) {
+	if g.ng.Mode != ModeMIGDynamic {
+		return
+	}
+	used := make([]bool, len(g.kinds))
+	for _, cm := range m.classes {
+		for _, cd := range cm.cands {
+			if cd.g == g.idx {
+				used[cd.kind] = true
+			}
+		}
+	}
+	var proj []pattern
+	seen := map[string]bool{}
+	for _, pt := range g.patterns {
+		sup := make([]float64, len(pt.supply))
+		any := false
+		for k, v := range pt.supply {
+			if used[k] && v > 0 {
+				sup[k] = v
+				any = true
+			}
+		}
+		key := fmt.Sprint(sup)
+		if !any || seen[key] {
+			continue
+		}
+		seen[key] = true
+		proj = append(proj, pattern{supply: sup, layout: pt.layout})
+	}
+	var out []pattern
+	for i, a := range proj {
+		dominated := false
+		for j, b := range proj {
+			if i != j && dominates(b.supply, a.supply) {
+				dominated = true
+				break
+			}
+		}
+		if !dominated {
+			out = append(out, a)
+		}
+	}
+	if len(out) > 0 {
+		g.patterns = out
+	}
+}
+
+// dominates reports whether a supplies at least as much as b of every kind
+// and more of one.
+func dominates(a, b []float64) bool {
+	more := false
+	for k := range a {
+		if a[k] < b[k] {
+			return false
+		}
+		if a[k] > b[k] {
+			more = true
+		}
+	}
+	return more
 }
