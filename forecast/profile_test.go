@@ -57,3 +57,20 @@ func TestProfileScorerMatchesModel(t *testing.T) {
 		}
 	}
 }
+
+func TestTailQuantileMatchesSelect(t *testing.T) {
+	for n := 1; n < 60; n += 7 {
+		a := make([]float64, n)
+		for i := range a {
+			a[i] = math.Sin(float64(i*i)) * 10 // distinct-ish, unsorted
+		}
+		a[n/2] = a[0] // a tie
+		for _, q := range []float64{0.01, 0.1, 0.5, 0.9, 0.95, 0.99} {
+			want := empiricalQuantile(append([]float64(nil), a...), q)
+			got, _ := tailQuantile(a, q, nil)
+			if got != want {
+				t.Fatalf("n=%d q=%g: %g, want %g", n, q, got, want)
+			}
+		}
+	}
+}

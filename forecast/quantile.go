@@ -72,6 +72,61 @@ func empiricalQuantile(a []float64, q float64) float64 {
 	return selectK(a, k)
 }
 
+// tailQuantile returns empiricalQuantile(a, q) without changing a, in
+// O(n log m) for the m = n - rank values at or above the rank: it keeps the
+// m largest values seen in a min-heap (for q < 0.5, the smallest in a
+// max-heap). At q = 0.95 m is 5% of n and most values are rejected by one
+// comparison with the heap's root, several times faster than copying and
+// quickselecting. heap is scratch space.
+func tailQuantile(a []float64, q float64, heap []float64) (float64, []float64) {
+	n := len(a)
+	if n == 0 {
+		return 0, heap
+	}
+	k := int(math.Ceil(q*float64(n))) - 1
+	k = min(max(k, 0), n-1)
+	sign := 1.0 // min-heap of the largest; with -1, of the smallest negated
+	m := n - k
+	if k+1 < m {
+		sign, m = -1, k+1
+	}
+	heap = heap[:0]
+	for _, v := range a {
+		v *= sign
+		if len(heap) < m {
+			heap = append(heap, v)
+			for i := len(heap) - 1; i > 0; { // sift up
+				p := (i - 1) / 2
+				if !(heap[i] < heap[p]) {
+					break
+				}
+				heap[i], heap[p] = heap[p], heap[i]
+				i = p
+			}
+			continue
+		}
+		if !(v > heap[0]) {
+			continue
+		}
+		heap[0] = v
+		for i := 0; ; { // sift down
+			l, r, s := 2*i+1, 2*i+2, i
+			if l < m && heap[l] < heap[s] {
+				s = l
+			}
+			if r < m && heap[r] < heap[s] {
+				s = r
+			}
+			if s == i {
+				break
+			}
+			heap[i], heap[s] = heap[s], heap[i]
+			i = s
+		}
+	}
+	return sign * heap[0], heap
+}
+
 // residualSketch keeps the sorted residuals of the chosen model, thinned to
 // at most maxSketch evenly spaced order statistics, so any quantile can be
 // read later in bounded memory.

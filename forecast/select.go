@@ -450,10 +450,14 @@ func scoreMean(parts []Candidate, y []float64, plan evalPlan, sc *scratch) (floa
 		n = min(n, len(sc.partF[p.Method]))
 	}
 	k := float64(len(parts))
+	fs := make([][]float64, len(parts))
+	for j, p := range parts {
+		fs[j] = sc.partF[p.Method][:n]
+	}
 	for i := 0; i < n; i++ {
 		sum := 0.0
-		for _, p := range parts {
-			sum += sc.partF[p.Method][i]
+		for _, f := range fs {
+			sum += f[i]
 		}
 		f := clampRate(sum / k)
 		s := max(f, plan.scaleMin)
@@ -672,8 +676,8 @@ func finishScore(plan evalPlan, sc *scratch) (float64, float64) {
 	if len(sc.resid) == 0 {
 		return math.Inf(1), math.Inf(1)
 	}
-	sc.tmp = append(sc.tmp[:0], sc.resid...)
-	c := empiricalQuantile(sc.tmp, plan.q)
+	var c float64
+	c, sc.tmp = tailQuantile(sc.resid, plan.q, sc.tmp)
 	lq, lm := 0.0, 0.0
 	for i, r := range sc.resid {
 		lq += sc.scale[i] * Pinball(plan.q, r, c)
