@@ -137,7 +137,7 @@ func (m *model) nudge(cm *classM, cd *cand, cost float64) float64 {
 
 // listWeights are the weights of list price against slot prices that
 // Solve tries when rounding; see priceCost.
-var listWeights = []float64{0.05, 0.2, 0.5}
+var listWeights = []float64{0, 0.2, 0.5}
 
 // priceCost prices a replica at the bound's slot prices π plus w times its
 // list price: π alone says what a slot is worth at the margin but is blind
