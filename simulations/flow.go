@@ -41,12 +41,13 @@ type flowKey struct {
 }
 
 // flowDist is a cached stationary latency distribution: its CDF on a
-// log-spaced grid (16 points per octave) and its exact SLO attainment.
+// log-spaced grid (8 points per octave) and its exact SLO attainment.
 type flowDist struct {
-	within float64
-	mean   float64 // mean latency, s
-	x0     float64 // log2 of the first grid point, ns
-	cdf    []float64
+	within       float64
+	mean         float64 // mean latency, s
+	x0           float64 // log2 of the first grid point, ns
+	cdf          []float64
+	fine, coarse pmf // binned for the run's histograms
 }
 
 type flowState struct {
@@ -68,7 +69,7 @@ func newFlowState(w *World, wl *Workload, step int64) *flowState {
 		inflight: make([]float64, len(w.classes)), cache: map[flowKey]*flowDist{}}
 }
 
-const gridPerOctave = 16
+const gridPerOctave = 8
 
 // step advances every class over [t, t+step).
 func (f *flowState) step(w *World, t int64) {
@@ -141,22 +142,35 @@ func (f *flowState) step(w *World, t int64) {
 				lg := lam * share / scale
 				d := f.dist(w, c, g.prof, g.servers, lg)
 				m := arrivals * share
-				w.stats.doneMass(c, m, d.within, d.F, math.Exp2(d.x0), math.Exp2(d.x0+float64(len(d.cdf)-1)/gridPerOctave))
+				w.stats.donePMF(c, m, d.within, &d.fine, &d.coarse)
 				waitSum += lam * share * d.mean
 			}
 		} else if arrivals > 0 {
 			served := math.Min(arrivals, math.Max(rem, 0))
+			backlogAhead := 0.0
+			for _, ch := range q {
+				backlogAhead += ch.mass
+			}
 			if served > 0 {
-				backlogAhead := 0.0
-				for _, ch := range q {
-					backlogAhead += ch.mass
-				}
-				wait := backlogAhead/capacity + dt/2*(served/arrivals)
+				// the queue ahead, plus half of what piles up this step
+				wait := (backlogAhead + math.Max(arrivals-rem, 0)/2) / capacity
 				f.addShifted(w, c, bp, served, wait)
 				waitSum += lam * (served / arrivals) * (wait + ci.profiles[bp].mean)
 			}
 			if rest := arrivals - served; rest > 0 {
-				q = append(q, chunk{mass: rest, arr: t + f.step_/2})
+				// beyond the queues' room, arrivals are refused (HTTP 503)
+				room := float64(w.opt.MaxQueue * len(w.ready[c]))
+				if len(w.ready[c]) == 0 {
+					room = float64(w.opt.RouterQueue)
+				}
+				if drop := backlogAhead + rest - room; drop > 0 {
+					drop = math.Min(drop, rest)
+					w.stats.dropMass(c, drop)
+					rest -= drop
+				}
+				if rest > 0 {
+					q = append(q, chunk{mass: rest, arr: t + f.step_/2})
+				}
 			}
 		}
 		f.backlog[c] = q
@@ -225,6 +239,9 @@ func (f *flowState) dist(w *World, c, prof, servers int, lam float64) *flowDist 
 		d.cdf[i] = q.cdf(math.Exp2(x0+float64(i)/gridPerOctave) / 1e9)
 	}
 	d.cdf[n-1] = 1
+	hiNs := math.Exp2(x0 + float64(n-1)/gridPerOctave)
+	d.fine = makePMF(d.F, math.Exp2(x0), hiNs, 6)
+	d.coarse = makePMF(d.F, math.Exp2(x0), hiNs, 3)
 	f.cache[key] = d
 	return d
 }
@@ -294,7 +311,7 @@ func (q mgc) cdf(t float64) float64 {
 	if za >= zt {
 		return fs
 	}
-	const n = 48
+	const n = 32
 	h := (zt - za) / n
 	sum := 0.0
 	for i := 0; i <= n; i++ {

@@ -122,3 +122,42 @@ func (h *hist) addCDF(w float64, F func(x float64) float64, lo, hi float64) {
 		prev = c
 	}
 }
+
+// pmf is a latency distribution binned like a hist with the same b: the
+// share of mass in buckets lo, lo+1, ... It lets the flow-level mode add a
+// cached distribution with one multiply-add per bucket.
+type pmf struct {
+	lo int
+	m  []float64
+}
+
+// makePMF bins the CDF F (over ns) for histograms with b sub-bucket bits,
+// as addCDF would.
+func makePMF(F func(float64) float64, lo, hi float64, b uint) pmf {
+	h := hist{b: b, counts: make([]float64, histIndex(uint64(maxLatency), b)+1)}
+	h.addCDF(1, F, lo, hi)
+	first, last := -1, -1
+	for i, c := range h.counts {
+		if c > 0 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	if first < 0 {
+		return pmf{}
+	}
+	return pmf{lo: first, m: append([]float64(nil), h.counts[first:last+1]...)}
+}
+
+func (h *hist) addPMF(w float64, p *pmf) {
+	if w <= 0 {
+		return
+	}
+	c := h.counts[p.lo : p.lo+len(p.m)]
+	for i, m := range p.m {
+		c[i] += w * m
+	}
+	h.total += w
+}

@@ -192,7 +192,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 			w.complete(w.hot.pop())
 			continue
 		case ta <= tk:
-			w.arrive(int(classes[ai]), ta, rngSvc.NormFloat64())
+			w.arrive(int(classes[ai]), ta, rngSvc.Float64())
 			ai++
 			continue
 		}

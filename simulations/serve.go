@@ -61,8 +61,8 @@ func (h *complHeap) pop() compl {
 }
 
 // arrive handles one request of class c arriving at t with service-time
-// draw z (a standard normal, drawn in arrival order so every run sees the
-// same requests).
+// draw z (a uniform in [0,1), drawn in arrival order so every run sees the
+// same requests; the replica's profile turns it into a service time).
 func (w *World) arrive(c int, t int64, z float64) {
 	w.stats.arrival(c)
 	w.route(c, t, z)
@@ -90,7 +90,7 @@ func (w *World) route(c int, arr int64, z float64) {
 	}
 	p := &w.pods[best]
 	pr := &w.classes[c].profiles[p.prof]
-	svc := int64(math.Exp(pr.mu+pr.sigma*z) * 1e9)
+	svc := pr.draw(z)
 	if p.busy < p.conc {
 		p.busy++
 		w.hot.push(compl{t: w.now + svc, arr: arr, pod: best})

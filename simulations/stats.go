@@ -85,6 +85,12 @@ func (s *runStats) timeoutMass(c int, m float64) {
 	a.cur.errors += m
 }
 
+func (s *runStats) dropMass(c int, m float64) {
+	a := &s.classes[c]
+	a.drops += m
+	a.cur.errors += m
+}
+
 func (s *runStats) arrival(c int) {
 	a := &s.classes[c]
 	a.arrivals++
@@ -134,6 +140,20 @@ func (s *runStats) doneMass(c int, mass, within float64, F func(float64) float64
 	a.cur.within += mass * within
 	a.lat.addCDF(mass, F, lo, hi)
 	a.cur.lat.addCDF(mass, F, lo, hi)
+}
+
+// donePMF records flow-level completions with a cached distribution.
+func (s *runStats) donePMF(c int, mass, within float64, fine, coarse *pmf) {
+	if mass <= 0 {
+		return
+	}
+	a := &s.classes[c]
+	a.completed += mass
+	a.cur.completed += mass
+	a.within += mass * within
+	a.cur.within += mass * within
+	a.lat.addPMF(mass, fine)
+	a.cur.lat.addPMF(mass, coarse)
 }
 
 func (s *runStats) nodeCost(ng *ngInfo, hours float64) {

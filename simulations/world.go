@@ -62,6 +62,31 @@ type profileInfo struct {
 	mu, sigma float64 // lognormal of service time in seconds
 	mean      float64 // seconds
 	conc      int
+	// q is the service-time quantile function in ns on an even grid of
+	// svcGrid+1 points of u in [0,1] (ends at u = 1e-6 and 1-1e-6), so a
+	// draw is a table lookup instead of exp(mu + sigma·Φ⁻¹(u)).
+	q []float64
+}
+
+// svcGrid is the resolution of the service-time quantile table: 8192
+// steps; the table is exact at its points and linear between them.
+const svcGrid = 8192
+
+func quantileTable(mu, sigma float64) []float64 {
+	q := make([]float64, svcGrid+1)
+	for i := range q {
+		u := min(max(float64(i)/svcGrid, 1e-6), 1-1e-6)
+		q[i] = math.Exp(mu+sigma*math.Sqrt2*math.Erfinv(2*u-1)) * 1e9
+	}
+	return q
+}
+
+// draw returns the service time in ns for a uniform u in [0,1).
+func (p *profileInfo) draw(u float64) int64 {
+	x := u * svcGrid
+	i := int(x)
+	f := x - float64(i)
+	return int64(p.q[i] + f*(p.q[i+1]-p.q[i]))
 }
 
 type ngInfo struct {
@@ -298,7 +323,7 @@ func (w *World) classInfo(mc *policies.ModelClass) (classInfo, error) {
 		}
 		mu, sigma := lognormalFit(mean, p95)
 		conc := max(p.Concurrency, 1)
-		ci.profiles = append(ci.profiles, profileInfo{gpu: p.GPU, name: p.Profile, mu: mu, sigma: sigma, mean: mean, conc: conc})
+		ci.profiles = append(ci.profiles, profileInfo{gpu: p.GPU, name: p.Profile, mu: mu, sigma: sigma, mean: mean, conc: conc, q: quantileTable(mu, sigma)})
 	}
 	if len(ci.profiles) == 0 {
 		return ci, fmt.Errorf("class %s has no service profiles", mc.Name)
