@@ -1,6 +1,7 @@
 package simulations
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,10 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/headroom-dev/headroom/policies"
+	"github.com/headroom-dev/headroom/scaler"
+	"github.com/headroom-dev/headroom/simulations/trace"
 )
 
 // Scenario is a scenario file: a trace, the policies and baselines to run
@@ -168,4 +173,52 @@ func Summarize(c *Comparison) Summary {
 		s.Runs = append(s.Runs, rs)
 	}
 	return s
+}
+
+// ReadTrace reads a trace file: a Prometheus query_range response when the
+// name ends in .json, else a CSV trace.
+func ReadTrace(path string) (*trace.Trace, error) {
+	if strings.HasSuffix(strings.ToLower(path), ".json") {
+		return trace.ReadPromFile(path, trace.ReadOptions{})
+	}
+	return trace.ReadFile(path, trace.ReadOptions{})
+}
+
+// Run loads the scenario's policies and trace and runs the comparison:
+// headroom with each policy, then the baselines and the bound on the first.
+func (s *Scenario) Run(ctx context.Context) (*Comparison, error) {
+	var pols []*policies.Policy
+	for _, dir := range s.Policies {
+		p, err := policies.Load(s.Path(dir))
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", dir, err)
+		}
+		pols = append(pols, p)
+	}
+	tr, err := ReadTrace(s.Path(s.Trace))
+	if err != nil {
+		return nil, err
+	}
+	mode, _ := ParseMode(s.Mode)
+	var classes []string
+	for _, c := range pols[0].Classes {
+		classes = append(classes, c.Name)
+	}
+	wl, err := NewWorkload(tr, WorkloadOptions{Classes: classes, Mix: s.Mix, Scale: s.Scale, Duration: s.DurationValue(),
+		Seed: s.Seed, Poisson: mode == ModeRequest})
+	if err != nil {
+		return nil, err
+	}
+	var cs []Contender
+	for i, p := range pols {
+		cs = append(cs, Contender{PolicyName: filepath.Base(filepath.Clean(s.Policies[i])), Policy: p, Controller: NewHeadroom(scaler.Options{})})
+	}
+	for _, b := range s.Baselines {
+		f, err := Baseline(b, HPAOptions{})
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, Contender{PolicyName: cs[0].PolicyName, Policy: pols[0], Controller: f})
+	}
+	return Compare(ctx, CompareOptions{Contenders: cs, Workload: wl, Seed: s.Seed, Mode: mode, NoBound: s.NoBound})
 }
