@@ -646,12 +646,19 @@ func (m *model) reasons(s *solution, pi []float64, plan *Plan) {
 			cd := &cm.cands[bj]
 			g := m.groups[cd.g]
 			r.Rejected = fmt.Sprintf("%s/%s at $%.4f/h per unit by list price", g.ng.Name, g.kinds[cd.kind], bv)
-			why := ""
+			why := "first-fit-decreasing takes the cheapest option by list price only"
 			if pi != nil {
-				why = fmt.Sprintf("at the bound's slot prices it costs $%.4f per unit against $%.4f for the choice: its slots are scarcer or leave more of a GPU unused",
-					pi[cd.res]/cd.cap, m.chosenUnit(ci, s, pi))
-			} else {
-				why = "first-fit-decreasing takes the cheapest option by list price only"
+				here, there := m.chosenUnit(ci, s, pi), m.unitPrice(cd, pi)
+				switch {
+				case here < 1e-9 && cd.g != m.chosenGroup(ci, s):
+					why = "the choice uses GPUs already paid for (nodes held at their min size or free GPUs on a node), so it adds nothing to the cost"
+				case math.Abs(there-here) <= 1e-6*here:
+					why = fmt.Sprintf("it costs the same per unit at the LP's slot prices ($%.4f/h); the tie went to the option whose rounding to whole replicas and nodes cost less", here)
+				case there > here:
+					why = fmt.Sprintf("at the LP's slot prices, which charge a slot for the GPU share it blocks and for scarcity, it costs $%.4f/h per unit against $%.4f/h for the choice", there, here)
+				default:
+					why = fmt.Sprintf("cheaper per unit at the LP's slot prices ($%.4f/h against $%.4f/h), but whole replicas of the chosen mix cover the demand with less left over, or its slots are taken", there, here)
+				}
 			}
 			if g.ng.Max > 0 && len(s.gpus[g.idx]) >= g.ng.Max*g.gpn {
 				why = fmt.Sprintf("nodegroup %s is at its max of %d nodes", g.ng.Name, g.ng.Max)
@@ -678,14 +685,32 @@ func (m *model) reasons(s *solution, pi []float64, plan *Plan) {
 	}
 }
 
+// chosenGroup is the group of class ci's first chosen candidate.
+func (m *model) chosenGroup(ci int, s *solution) int {
+	for j, r := range s.reps[ci] {
+		if r > 0 {
+			return m.classes[ci].cands[j].g
+		}
+	}
+	return -1
+}
+
 func (m *model) chosenUnit(ci int, s *solution, pi []float64) float64 {
 	cm := m.classes[ci]
 	best := math.Inf(1)
 	for j, r := range s.reps[ci] {
 		if r > 0 {
-			cd := &cm.cands[j]
-			best = math.Min(best, pi[cd.res]/cd.cap)
+			best = math.Min(best, m.unitPrice(&cm.cands[j], pi))
 		}
 	}
 	return best
+}
+
+// unitPrice is a candidate's $/h per unit of capacity at slot prices pi.
+func (m *model) unitPrice(cd *cand, pi []float64) float64 {
+	c := pi[cd.res]
+	if cd.memRes >= 0 {
+		c += pi[cd.memRes] * cd.mem
+	}
+	return c / cd.cap
 }

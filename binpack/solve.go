@@ -168,6 +168,7 @@ func (m *model) solveWith(name string, cost costFunc, alloc [][]float64, pack pa
 			}
 		}
 		m.fill(s, ci, cost, blocked)
+		m.trim(s, ci, cost)
 	}
 	m.packAll(s, pack, nil)
 	for round := 0; round < opts.RepairRounds; round++ {
@@ -367,6 +368,7 @@ func (m *model) repair(s *solution, cost costFunc, blocked []bool, pack packer) 
 		sort.Ints(cis)
 		for _, ci := range cis {
 			m.fill(s, ci, cost, blocked)
+			m.trim(s, ci, cost)
 			for j, r := range s.reps[ci] {
 				if r > 0 {
 					dirty[m.classes[ci].cands[j].g] = true
