@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -77,6 +78,7 @@ func smallProblem() *Problem {
 			{Name: "a100-fixed", InstanceType: "p4de.24xlarge", Mode: ModeMIGFixed, LayoutName: "all-balanced",
 				Layout: catalog.Layout{{Profile: "1g.10gb", Start: 0}, {Profile: "1g.10gb", Start: 1}, {Profile: "2g.20gb", Start: 2}, {Profile: "3g.40gb", Start: 4}}, Max: 2},
 			{Name: "l4-ts", InstanceType: "g6.12xlarge", Mode: ModeTimeSliced, TimeSlices: 4, Max: 2},
+			{Name: "a10g-whole", InstanceType: "g5.xlarge", Mode: ModeWhole, Max: 3, Tenants: []string{"acme"}},
 		},
 		Classes: []Class{
 			{Name: "large", Rate: 400, MinReplicas: 2, MinOnDemandFraction: 0.5, Options: []Option{
@@ -92,6 +94,9 @@ func smallProblem() *Problem {
 				{GPU: "H100-80GB", Profile: "1g.10gb", MemoryGiB: 5}}},
 			{Name: "onprem", Rate: 50, Spot: SpotNever, Options: []Option{
 				{GPU: "H100-80GB", Profile: "2g.20gb", Capacity: 30, MemoryGiB: 12}}},
+			{Name: "acme-small", Tenant: "acme", Rate: 40, Options: []Option{
+				{GPU: "A10G-24GB", Profile: catalog.ProfileWhole, Capacity: 25, MemoryGiB: 10},
+				{GPU: "H100-80GB", Profile: "1g.10gb", Capacity: 20, MemoryGiB: 9}}},
 		},
 	}
 }
@@ -308,4 +313,22 @@ func TestPropertyRandomDemands(t *testing.T) {
 			rt.Fatalf("plan $%.2f/h worse than FFD $%.2f/h", plan.CostPerHour, ffd.CostPerHour)
 		}
 	})
+}
+
+// TestDeadlineStillProves: with a deadline already past, the search stops
+// at once and the plan is still valid, with a bound below its cost.
+func TestDeadlineStillProves(t *testing.T) {
+	p := Generate(GenerateSpec{Classes: 50, GPUs: 400, Seed: 2})
+	p.Options.Deadline = time.Unix(0, 0)
+	plan, err := SolveAt(p, func() time.Time { return time.Unix(1, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad := checkPlan(p, plan); len(bad) > 0 {
+		t.Fatalf("violates:\n%s", strings.Join(bad, "\n"))
+	}
+	full, _ := Solve(p)
+	if plan.LowerBound > full.LowerBound+1e-6 {
+		t.Errorf("stopped bound %.2f above the converged one %.2f", plan.LowerBound, full.LowerBound)
+	}
 }
