@@ -46,6 +46,9 @@ func TestModelsRecoverKnownShapes(t *testing.T) {
 		{"hw additive", newHW(Params{Alpha: 0.2, Gamma: 0.2, Phi: 0.98, Period: period}, false), periodic, 10, season(n - 1 + 10), 0.01},
 		{"hw multiplicative", newHW(Params{Alpha: 0.2, Gamma: 0.2, Phi: 0.98, Period: period}, true), periodic, 10, season(n - 1 + 10), 0.5},
 		{"spectral", newSpectral(fitSpectrum(periodic, 0), Params{Alpha: 0.1}, 0), periodic, 10, season(n - 1 + 10), 0.5},
+		{"profile additive", newProfile(Params{Period: period, Days: 3, Alpha: 0.1}), periodic, 10, season(n - 1 + 10), 1e-9},
+		{"profile multiplicative, smoothed", newProfile(Params{Period: period, Days: 7, Width: 1, Alpha: 0.1, Mul: true}), periodic, 10, season(n - 1 + 10), 0.1},
+		{"profile beyond a period", newProfile(Params{Period: period, Days: 3, Alpha: 0.1}), periodic, period + 3, season(n - 1 + period + 3), 1e-9},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
