@@ -19,6 +19,8 @@ func cpuTime() time.Duration {
 // classes over A100/H100/H200 nodegroups. Seeds are fixed.
 var benchSizes = []GenerateSpec{
 	{Classes: 5, GPUs: 200, Seed: 1},
+	{Classes: 5, GPUs: 1000, Seed: 1},
+	{Classes: 20, GPUs: 300, Seed: 1},
 	{Classes: 50, GPUs: 400, Seed: 1},
 	{Classes: 200, GPUs: 1000, Seed: 1},
 	{Classes: 2000, GPUs: 10000, Seed: 1},
