@@ -151,9 +151,21 @@ type ModelConfig struct {
 // VersionConfig is one version of a class with its share of traffic that
 // names no version (a canary is a version with a small weight).
 type VersionConfig struct {
-	Name      string   `json:"name"`
-	Weight    int      `json:"weight"`
-	Endpoints []string `json:"endpoints"`
+	Name   string `json:"name"`
+	Weight int    `json:"weight"`
+	// Endpoints is a static list of host:port; or
+	Endpoints []string `json:"endpoints,omitempty"`
+	// Service names a Kubernetes Service whose EndpointSlices give the
+	// endpoints (in-cluster; `headroom router` watches them).
+	Service *ServiceRef `json:"service,omitempty"`
+}
+
+// ServiceRef is a Kubernetes Service and the EndpointSlice port to use.
+type ServiceRef struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Port names the port; empty takes the first.
+	Port string `json:"port,omitempty"`
 }
 
 // RetryConfig bounds retries: a request is retried at most MaxAttempts-1
@@ -355,8 +367,15 @@ func (c *Config) Validate() error {
 				add("%s.weight must not be negative", vw)
 			}
 			total += v.Weight
-			if len(v.Endpoints) == 0 {
-				add("%s.endpoints: at least one endpoint is required", vw)
+			switch {
+			case v.Service != nil && len(v.Endpoints) > 0:
+				add("%s: give endpoints or service, not both", vw)
+			case v.Service != nil:
+				if v.Service.Namespace == "" || v.Service.Name == "" {
+					add("%s.service: namespace and name are required", vw)
+				}
+			case len(v.Endpoints) == 0:
+				add("%s: at least one endpoint (or a service) is required", vw)
 			}
 			for _, e := range v.Endpoints {
 				if _, port, err := net.SplitHostPort(e); err != nil || port == "" {

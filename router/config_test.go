@@ -62,6 +62,8 @@ models:
 		{"anonymous not a tenant", base + "auth: {anonymousTenant: nobody}\n", "not a tenant"},
 		{"tracing without endpoint", base + "tracing: {enabled: true}\n", "tracing.endpoint"},
 		{"retry attempts", base + "retry: {maxAttempts: 9}\n", "maxAttempts"},
+		{"endpoints and service", strings.Replace(base, `endpoints: ["127.0.0.1:1"]`, `endpoints: ["127.0.0.1:1"], service: {namespace: ml, name: r}`, 1), "not both"},
+		{"service without name", strings.Replace(base, `endpoints: ["127.0.0.1:1"]`, `service: {namespace: ml}`, 1), "namespace and name are required"},
 		{"duplicate key", base + "tenants:\n  - {name: t, keySHA256: [" + HashKey("k") + "]}\n  - {name: u, keySHA256: [" + HashKey("k") + "]}\n", "also belongs"},
 	}
 	for _, tc := range tests {
@@ -97,6 +99,9 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if c.Tracing.Enabled {
 		t.Error("tracing must be off by default")
+	}
+	if _, err := Parse([]byte("models: [{class: a, versions: [{name: v1, service: {namespace: ml, name: reader-a, port: http}}]}]")); err != nil {
+		t.Errorf("a service-backed version: %v", err)
 	}
 }
 

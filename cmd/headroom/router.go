@@ -17,8 +17,11 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/headroom-dev/headroom/router"
+	"github.com/headroom-dev/headroom/router/endpointslices"
 )
 
 func newRouterCmd(a *app) *cobra.Command {
@@ -78,9 +81,41 @@ func serveRouter(ctx context.Context, cfg *router.Config, log *zap.Logger) error
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
+	if targets := serviceTargets(cfg); len(targets) > 0 {
+		rc, err := rest.InClusterConfig()
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("versions with a service need to run in a cluster: %w", err)
+		}
+		client, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+		src := &endpointslices.Source{Client: client, Targets: targets, Logger: log.Named("endpointslices")}
+		go func() {
+			if err := src.Run(ctx, r.SetEndpoints); err != nil {
+				log.Error("endpointslice watch stopped; keeping the last endpoints", zap.Error(err))
+			}
+		}()
+	}
 	log.Info("router listening", zap.String("addr", ln.Addr().String()), zap.Int("classes", len(cfg.Models)),
 		zap.Int("tenants", len(cfg.Tenants)), zap.Bool("tracing", cfg.Tracing.Enabled))
 	return r.Serve(ctx, ln)
+}
+
+// serviceTargets lists the versions whose endpoints come from EndpointSlices.
+func serviceTargets(cfg *router.Config) []endpointslices.Target {
+	var ts []endpointslices.Target
+	for _, m := range cfg.Models {
+		for _, v := range m.Versions {
+			if v.Service != nil {
+				ts = append(ts, endpointslices.Target{Class: m.Class, Version: v.Name,
+					Namespace: v.Service.Namespace, Service: v.Service.Name, Port: v.Service.Port})
+			}
+		}
+	}
+	return ts
 }
 
 func newRouterCheckCmd(a *app) *cobra.Command {
