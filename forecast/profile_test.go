@@ -59,12 +59,18 @@ func TestProfileScorerMatchesModel(t *testing.T) {
 }
 
 func TestTailQuantileMatchesSelect(t *testing.T) {
-	for n := 1; n < 60; n += 7 {
+	for _, n := range []int{1, 8, 50, 511, 512, 513, 1000, 4320} {
 		a := make([]float64, n)
 		for i := range a {
 			a[i] = math.Sin(float64(i*i)) * 10 // distinct-ish, unsorted
 		}
 		a[n/2] = a[0] // a tie
+		if n > 1000 {
+			for i := 0; i < n/10; i++ { // a run of equal values and a trend
+				a[i] = 3
+				a[n-1-i] = float64(i)
+			}
+		}
 		for _, q := range []float64{0.01, 0.1, 0.5, 0.9, 0.95, 0.99} {
 			want := empiricalQuantile(append([]float64(nil), a...), q)
 			got, _ := tailQuantile(a, q, nil)

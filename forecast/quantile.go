@@ -72,59 +72,53 @@ func empiricalQuantile(a []float64, q float64) float64 {
 	return selectK(a, k)
 }
 
-// tailQuantile returns empiricalQuantile(a, q) without changing a, in
-// O(n log m) for the m = n - rank values at or above the rank: it keeps the
-// m largest values seen in a min-heap (for q < 0.5, the smallest in a
-// max-heap). At q = 0.95 m is 5% of n and most values are rejected by one
-// comparison with the heap's root, several times faster than copying and
-// quickselecting. heap is scratch space.
-func tailQuantile(a []float64, q float64, heap []float64) (float64, []float64) {
+// tailQuantile returns empiricalQuantile(a, q) without changing a. It
+// brackets the wanted order statistic between two values of an evenly
+// spaced sample of a (the sampling idea of Floyd & Rivest 1975, "Expected
+// time bounds for selection"), counts the values below the bracket and
+// keeps the few inside it in one pass, and selects among those: about n
+// comparisons instead of copying and quickselecting all n. When the
+// bracket misses the rank (rare) it falls back to quickselect on a copy.
+// buf is scratch space.
+func tailQuantile(a []float64, q float64, buf []float64) (float64, []float64) {
 	n := len(a)
 	if n == 0 {
-		return 0, heap
+		return 0, buf
 	}
 	k := int(math.Ceil(q*float64(n))) - 1
 	k = min(max(k, 0), n-1)
-	sign := 1.0 // min-heap of the largest; with -1, of the smallest negated
-	m := n - k
-	if k+1 < m {
-		sign, m = -1, k+1
+	const sampleSize, guard = 64, 8 // guard ~ 3 standard deviations of the sample rank
+	if n < 8*sampleSize {
+		buf = append(buf[:0], a...)
+		return selectK(buf, k), buf
 	}
-	heap = heap[:0]
+	var sample [sampleSize]float64
+	for i := range sample {
+		sample[i] = a[i*n/sampleSize+(n/sampleSize)/2]
+	}
+	sort.Float64s(sample[:])
+	j := k * sampleSize / n
+	lo, hi := math.Inf(-1), math.Inf(1)
+	if j-guard >= 0 {
+		lo = sample[j-guard]
+	}
+	if j+guard < sampleSize {
+		hi = sample[j+guard]
+	}
+	below := 0
+	buf = buf[:0]
 	for _, v := range a {
-		v *= sign
-		if len(heap) < m {
-			heap = append(heap, v)
-			for i := len(heap) - 1; i > 0; { // sift up
-				p := (i - 1) / 2
-				if !(heap[i] < heap[p]) {
-					break
-				}
-				heap[i], heap[p] = heap[p], heap[i]
-				i = p
-			}
-			continue
-		}
-		if !(v > heap[0]) {
-			continue
-		}
-		heap[0] = v
-		for i := 0; ; { // sift down
-			l, r, s := 2*i+1, 2*i+2, i
-			if l < m && heap[l] < heap[s] {
-				s = l
-			}
-			if r < m && heap[r] < heap[s] {
-				s = r
-			}
-			if s == i {
-				break
-			}
-			heap[i], heap[s] = heap[s], heap[i]
-			i = s
+		if v < lo {
+			below++
+		} else if v <= hi {
+			buf = append(buf, v)
 		}
 	}
-	return sign * heap[0], heap
+	if below <= k && k < below+len(buf) {
+		return selectK(buf, k-below), buf
+	}
+	buf = append(buf[:0], a...)
+	return selectK(buf, k), buf
 }
 
 // residualSketch keeps the sorted residuals of the chosen model, thinned to
