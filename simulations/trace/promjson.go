@@ -138,6 +138,9 @@ func ReadProm(r io.Reader, opts ReadOptions) (*Trace, error) {
 		if minGap == math.MaxInt64 {
 			return nil, fmt.Errorf("%w: cannot infer the step from one sample per class; set the window length", ErrEmpty)
 		}
+		if minGap > int64(366*24*time.Hour/time.Millisecond) {
+			return nil, fmt.Errorf("%w: samples %d ms apart; a query_range step over a year is not a trace", ErrFormat, minGap)
+		}
 		t.Window = time.Duration(minGap) * time.Millisecond
 	}
 	return t, nil
