@@ -124,8 +124,8 @@ const profileWarmLevel = 250
 // pair: at each step, the profile at the step's own phase (before the
 // step's value joins it) and at the phase of its target h steps later.
 // Each (Alpha, Mul) trial is then one cheap pass over those two arrays,
-// with the same arithmetic as profileModel.update and forecast (a test
-// checks they agree).
+// with the same arithmetic as profileModel.update and forecast (a property
+// test checks they agree exactly).
 type profileScorer struct {
 	y     []float64
 	plan  evalPlan
@@ -147,61 +147,26 @@ func (ps *profileScorer) pass(p Params, start int) *profilePass {
 		return c
 	}
 	last := len(ps.y) - ps.plan.h
+	// The model's own sums, read exactly as update and forecast read
+	// them, so the backtest scores what runs live to the last bit.
+	m := newProfile(Params{Period: p.Period, Days: p.Days, Width: p.Width})
 	c := &profilePass{start: start, cur: make([]float64, 0, max(0, last-start)), tgt: make([]float64, 0, max(0, last-start))}
-	// The same sums as profileModel, but each smoothed value is read from
-	// a window sliding one phase per step, O(1) per step instead of
-	// O(Width): window c is centred on the step's phase i, window g on
-	// its target's phase i+h.
-	per, w := p.Period, min(max(p.Width, 0), (p.Period-1)/2)
-	days := max(p.Days, 1)
-	ring := make([]float64, days*per)
-	sums := make([]float64, per)
-	cnt := make([]int, per)
-	var wc, wg float64
-	var nc, ng int
-	wrap := func(j int) int {
-		j %= per
-		if j < 0 {
-			j += per
-		}
-		return j
-	}
-	inG := func(i, j int) bool { // is phase i in the window centred on j?
-		d := wrap(i - j)
-		return d <= w || d >= per-w
-	}
-	i, g := 0, wrap(ps.plan.h)
 	for t := start; t < last; t++ {
-		k := t - start
 		cur := math.NaN()
-		if k >= per {
-			cur = wc / float64(nc)
+		if m.t >= m.p {
+			cur = m.smooth[m.i] / m.cnt[m.i]
 		}
-		y := ps.y[t]
-		d := y - ring[k%len(ring)]
-		ring[k%len(ring)] = y
-		sums[i] += d
-		dn := 0
-		if k < len(ring) {
-			dn = 1
-			cnt[i]++
-		}
-		wc, nc = wc+d, nc+dn
-		if inG(i, g) {
-			wg, ng = wg+d, ng+dn
-		}
+		m.update(ps.y[t])
 		tgt := math.NaN()
-		if k+1 > per {
-			tgt = wg / float64(ng)
+		if m.t > m.p { // as in forecast: started by this update
+			j := m.i - 1 + ps.plan.h
+			if j >= m.p {
+				j %= m.p
+			}
+			tgt = m.smooth[j] / m.cnt[j]
 		}
 		c.cur = append(c.cur, cur)
 		c.tgt = append(c.tgt, tgt)
-		// Slide both windows one phase on.
-		in, out := wrap(i+w+1), wrap(i-w)
-		wc, nc = wc+sums[in]-sums[out], nc+cnt[in]-cnt[out]
-		in, out = wrap(g+w+1), wrap(g-w)
-		wg, ng = wg+sums[in]-sums[out], ng+cnt[in]-cnt[out]
-		i, g = wrap(i+1), wrap(g+1)
 	}
 	ps.cache[key] = c
 	return c

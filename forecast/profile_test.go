@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 )
 
 func TestProfileModel(t *testing.T) {
@@ -79,4 +81,51 @@ func TestTailQuantileMatchesSelect(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestProfileProperties: on any series (zeros, spikes, short), any
+// parameters and any horizon, the fast scorer agrees with the model and
+// every forecast is finite and, once clamped, a rate. Agreement is exact up
+// to the last bits: the scorer reads the model's own sums, and a threshold
+// (the multiplicative branch at a near-zero profile) must fall the same way.
+func TestProfileProperties(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		per := rapid.IntRange(2, 40).Draw(rt, "period")
+		p := Params{
+			Period: per,
+			Days:   rapid.IntRange(1, 7).Draw(rt, "days"),
+			Width:  rapid.IntRange(0, per).Draw(rt, "width"),
+			Alpha:  rapid.SampledFrom(profileAlpha).Draw(rt, "alpha"),
+			Mul:    rapid.Bool().Draw(rt, "mul"),
+		}
+		n := rapid.IntRange(4*per, 12*per).Draw(rt, "n")
+		y := rapid.SliceOfN(rapid.OneOf(rapid.Float64Range(0, 100), rapid.SampledFrom([]float64{0, 1e-12, 1e9})), n, n).Draw(rt, "y")
+		h := rapid.IntRange(1, min(2*per, n/2-1)).Draw(rt, "h")
+		from := n - rapid.IntRange(h+1, n/2).Draw(rt, "eval")
+		if from-h < 0 {
+			return
+		}
+		plan := evalPlan{h: h, from: from, q: 0.95, scaleMin: 1}
+		start := rapid.IntRange(0, from-h).Draw(rt, "start")
+		sc := newScratch()
+		wq, wp := score(newProfile(p), y, start, plan, sc)
+		want := append([]float64(nil), sc.fc...)
+		gq, gp := newProfileScorer(y, plan).score(p, start, sc)
+		close := func(a, b float64) bool { return a == b || math.Abs(a-b) <= 1e-12*math.Abs(b) }
+		if !close(gq, wq) || !close(gp, wp) || len(sc.fc) != len(want) {
+			rt.Fatalf("scorer %g/%g (%d), model %g/%g (%d)", gq, gp, len(sc.fc), wq, wp, len(want))
+		}
+		for i := range want {
+			if !close(sc.fc[i], want[i]) || math.IsNaN(want[i]) || math.IsInf(want[i], 0) || want[i] < 0 {
+				rt.Fatalf("forecast %d: scorer %g, model %g", i, sc.fc[i], want[i])
+			}
+		}
+		m := newProfile(p)
+		for _, v := range y {
+			m.update(v)
+		}
+		if f := m.forecast(h); math.IsNaN(f) || math.IsInf(f, 0) {
+			rt.Fatalf("forecast %g", f)
+		}
+	})
 }
