@@ -75,18 +75,26 @@ func (m *profileModel) update(y float64) {
 	d := y - m.ring[m.ri]
 	m.ring[m.ri] = y
 	m.sums[m.i] += d
-	filling := m.t < len(m.ring) // one more value at this phase
-	for k := m.i - m.width; k <= m.i+m.width; k++ {
-		j := k
-		if j < 0 {
-			j += m.p
-		} else if j >= m.p {
-			j -= m.p
-		}
-		m.smooth[j] += d
+	// Phases i-width .. i+width, as at most two runs without wrapping.
+	lo, hi := m.i-m.width, m.i+m.width
+	filling := m.t < len(m.ring) // one more value at each of those phases
+	if lo < 0 {
+		addTo(m.smooth[lo+m.p:], d)
 		if filling {
-			m.cnt[j]++
+			addTo(m.cnt[lo+m.p:], 1)
 		}
+		lo = 0
+	}
+	if hi >= m.p {
+		addTo(m.smooth[:hi-m.p+1], d)
+		if filling {
+			addTo(m.cnt[:hi-m.p+1], 1)
+		}
+		hi = m.p - 1
+	}
+	addTo(m.smooth[lo:hi+1], d)
+	if filling {
+		addTo(m.cnt[lo:hi+1], 1)
 	}
 	m.t++
 	if m.i++; m.i == m.p {
@@ -213,4 +221,10 @@ func (ps *profileScorer) score(p Params, start int, sc *scratch) (float64, float
 		sc.fc = append(sc.fc, f)
 	}
 	return finishScore(plan, sc)
+}
+
+func addTo(a []float64, d float64) {
+	for i := range a {
+		a[i] += d
+	}
 }
