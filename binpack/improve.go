@@ -37,7 +37,7 @@ func (m *model) improve(s *solution, cost costFunc, pack packer, opts Options) {
 				g.maxGPUs = float64((nodes - 1) * g.gpn)
 				blocked := make([]bool, len(m.groups))
 				for r := 0; r < opts.RepairRounds; r++ {
-					if !m.repair(trial, c, blocked, pack) {
+					if !m.repair(trial, c, blocked, pack, 0) {
 						break
 					}
 				}

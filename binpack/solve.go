@@ -48,7 +48,7 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 	}
 	opts := p.Options.withDefaults()
 
-	ffd := m.solveWith("ffd", m.listCost, nil, packFFD, opts)
+	ffd := m.solveWith("ffd", m.listCost, nil, packFFD, opts, false)
 	ffdCost := m.cost(ffd)
 	target := ffdCost
 	if target <= 0 {
@@ -58,16 +58,36 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 	// Round the LP's allocation a few ways, each weighing list price a
 	// little differently against the LP's slot prices when topping up
 	// classes, and keep the cheapest.
-	var best *solution
+	// Each weight is rounded twice, with and without refine; the local
+	// search then runs on the best improveTop of these.
+	type candidate struct {
+		s    *solution
+		cost costFunc
+	}
+	var cands []candidate
 	for _, w := range listWeights {
 		cost := m.priceCost(br.pi, w)
-		s := m.solveWith("lp-guided", cost, br.alloc, packLP, opts)
-		m.improve(s, cost, packLP, opts)
-		if best == nil || m.cost(s) < m.cost(best)-1e-9 && len(s.unplaced) <= len(best.unplaced) {
-			best = s
+		for _, refine := range []bool{false, true} {
+			cands = append(cands, candidate{m.solveWith("lp-guided", cost, br.alloc, packLP, opts, refine), cost})
 		}
 	}
-	if bc := m.cost(best); !(bc <= ffdCost+1e-9) || len(best.unplaced) > len(ffd.unplaced) {
+	slices.SortStableFunc(cands, func(a, b candidate) int {
+		switch {
+		case m.better(a.s, b.s):
+			return -1
+		case m.better(b.s, a.s):
+			return 1
+		}
+		return 0
+	})
+	var best *solution
+	for _, c := range cands[:min(improveTop, len(cands))] {
+		m.improve(c.s, c.cost, packLP, opts)
+		if best == nil || m.better(c.s, best) {
+			best = c.s
+		}
+	}
+	if m.better(ffd, best) {
 		best = ffd
 	}
 	plan := m.materialize(best, br.pi)
@@ -102,7 +122,7 @@ func SolveFFD(p *Problem) (*Plan, error) {
 		return nil, err
 	}
 	opts := p.Options.withDefaults()
-	s := m.solveWith("ffd", m.listCost, nil, packFFD, opts)
+	s := m.solveWith("ffd", m.listCost, nil, packFFD, opts, false)
 	plan := m.materialize(s, nil)
 	return plan, m.planError(plan)
 }
@@ -139,6 +159,9 @@ func (m *model) nudge(cm *classM, cd *cand, cost float64) float64 {
 // Solve tries when rounding; see priceCost.
 var listWeights = []float64{0, 0.2, 0.5}
 
+// improveTop is how many of the roundings the local search polishes.
+const improveTop = 3
+
 // priceCost prices a replica at the bound's slot prices π plus w times its
 // list price: π alone says what a slot is worth at the margin but is blind
 // among slots the LP values equally (and zero for slots in surplus).
@@ -156,7 +179,7 @@ func (m *model) priceCost(pi []float64, w float64) costFunc {
 
 // solveWith chooses replicas (starting from the LP's shares when alloc is
 // set), packs every group, and moves replicas off groups over their max.
-func (m *model) solveWith(name string, cost costFunc, alloc [][]float64, pack packer, opts Options) *solution {
+func (m *model) solveWith(name string, cost costFunc, alloc [][]float64, pack packer, opts Options, refine bool) *solution {
 	s := &solution{reps: make([][]int, len(m.classes)), gpus: make([][]gpuAlloc, len(m.groups)),
 		unplaced: map[int]string{}, strategy: name}
 	blocked := make([]bool, len(m.groups))
@@ -169,10 +192,13 @@ func (m *model) solveWith(name string, cost costFunc, alloc [][]float64, pack pa
 		}
 		m.fill(s, ci, cost, blocked)
 		m.trim(s, ci, cost)
+		if refine {
+			m.refine(s, ci, cost, blocked)
+		}
 	}
 	m.packAll(s, pack, nil)
 	for round := 0; round < opts.RepairRounds; round++ {
-		if !m.repair(s, cost, blocked, pack) {
+		if !m.repair(s, cost, blocked, pack, round) {
 			break
 		}
 	}
@@ -309,7 +335,10 @@ func (m *model) packAll(s *solution, pack packer, only []bool) {
 // repair moves replicas off groups packed beyond their max size: those
 // whose class loses least by moving go first, to the class's next cheapest
 // candidate on a group not full. It returns whether anything changed.
-func (m *model) repair(s *solution, cost costFunc, blocked []bool, pack packer) bool {
+//
+// Round r evicts r/2 GPUs' worth more than the excess: a packing can
+// need as many GPUs after losing a GPU's worth of scattered slots.
+func (m *model) repair(s *solution, cost costFunc, blocked []bool, pack packer, round int) bool {
 	changed := false
 	dirty := make([]bool, len(m.groups))
 	for _, g := range m.groups {
@@ -317,6 +346,7 @@ func (m *model) repair(s *solution, cost costFunc, blocked []bool, pack packer) 
 		if excess <= 0 {
 			continue
 		}
+		excess += float64(round / 2)
 		blocked[g.idx] = true
 		type victim struct {
 			ci, j int
@@ -463,7 +493,7 @@ func (m *model) keepSolution(cost costFunc, opts Options) *solution {
 	pack := m.packKeep()
 	m.packAll(s, pack, nil)
 	for round := 0; round < opts.RepairRounds; round++ {
-		if !m.repair(s, cost, blocked, pack) {
+		if !m.repair(s, cost, blocked, pack, round) {
 			break
 		}
 	}
@@ -560,4 +590,60 @@ func (m *model) trim(s *solution, ci int, cost costFunc) {
 		}
 		reps[bj]--
 	}
+}
+
+// refine lowers the cost of class ci's whole replicas: it tries giving
+// back one or two replicas of each option it uses and covering what is
+// then missing with the cheapest single option (often a smaller slice),
+// and keeps the cheapest result. Rounding each class up to whole replicas
+// is most of what separates a plan from the LP bound.
+func (m *model) refine(s *solution, ci int, cost costFunc, blocked []bool) {
+	cm := m.classes[ci]
+	if len(cm.cands) < 2 {
+		return
+	}
+	total := func(reps []int) float64 {
+		c := 0.0
+		for j, r := range reps {
+			if r > 0 {
+				c += float64(r) * cost(ci, j)
+			}
+		}
+		return c
+	}
+	best := slices.Clone(s.reps[ci])
+	bestCost := total(best)
+	for j := range cm.cands {
+		for take := 1; take <= 2 && take <= best[j]; take++ {
+			trial := slices.Clone(best)
+			trial[j] -= take
+			saved := s.reps[ci]
+			s.reps[ci] = trial
+			_, had := s.unplaced[ci]
+			m.fill(s, ci, cost, blocked)
+			m.trim(s, ci, cost)
+			if _, has := s.unplaced[ci]; has && !had {
+				delete(s.unplaced, ci)
+				s.reps[ci] = saved
+				continue
+			}
+			if c := total(s.reps[ci]); c < bestCost-1e-9 {
+				best, bestCost = slices.Clone(s.reps[ci]), c
+			}
+			s.reps[ci] = saved
+		}
+	}
+	s.reps[ci] = best
+}
+
+// better orders solutions: fewer classes short of demand, then not over
+// any nodegroup's max (repair can fall short by a GPU), then cheaper.
+func (m *model) better(a, b *solution) bool {
+	if len(a.unplaced) != len(b.unplaced) {
+		return len(a.unplaced) < len(b.unplaced)
+	}
+	if oa, ob := m.overMax(a), m.overMax(b); oa != ob {
+		return !oa
+	}
+	return m.cost(a) < m.cost(b)-1e-9
 }
