@@ -158,10 +158,9 @@ func TestRetryBudgetSteadyState(t *testing.T) {
 	// 10,000 failing requests over 10 s, each asking for a retry: the budget
 	// grants about 10% plus 5/s (plus the initial cap).
 	b := NewRetryBudget(0.1, 5)
-	now := time.Unix(0, 0)
 	granted := 0
 	for i := range 10000 {
-		now = time.Unix(0, 0).Add(time.Duration(i) * time.Millisecond)
+		now := time.Unix(0, 0).Add(time.Duration(i) * time.Millisecond)
 		b.Deposit(now)
 		if b.Withdraw(now) {
 			granted++

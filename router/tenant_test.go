@@ -118,7 +118,8 @@ func TestTokenBucketProperty(t *testing.T) {
 
 func TestTenantConcurrency(t *testing.T) {
 	tn := &Tenant{Name: "a", maxConc: 2}
-	if !tn.acquire() || !tn.acquire() {
+	first, second := tn.acquire(), tn.acquire()
+	if !first || !second {
 		t.Fatal("first two must pass")
 	}
 	if tn.acquire() {
