@@ -66,7 +66,7 @@
 //
 // # Re-choice schedule
 //
-// A re-choice (~12 ms for 14 days at 1-minute steps) runs lazily in
+// A re-choice (~11 ms for 14 days at 1-minute steps) runs lazily in
 // Predict every ReselectEvery. Forecasters created together (one per
 // class, as the scaler does) would all re-choose on the same tick, so by
 // default each horizon's schedule is offset by a hash of the history at
@@ -116,11 +116,13 @@
 //
 // Speed (go test ./forecast -run XXX -bench 'SelectMany/1000|OnlineUpdate|OnlineReselect' -benchtime 1x):
 // fitting and choosing 1,000 series of 14 days at 1-minute steps takes
-// about 8.7-9.1 CPU-seconds on the 2-core development machine (7.1-7.4
-// before profile-daily), so ~4.5 s wall on two idle cores with
-// SelectMany's goroutines (17 s were measured wall-clock while other
-// engineers loaded the machine to load 8-10); one control tick (Observe +
-// Predict) costs about 1.7 µs and 8 allocations (the Reason strings); a
-// re-choice of one series with 14 days of history about 12 ms, once per
-// ReselectEvery (1 h), staggered across classes.
+// 7.6-8.5 CPU-seconds on the 2-core development machine (the previous
+// version, run alongside: 6.8-7.5), so ~4 s wall on two idle cores with
+// SelectMany's goroutines (10.6 s were measured wall-clock while other
+// engineers loaded the machine to load 6-7); profile-daily costs ~1.5 ms
+// of that per series, paid for in part by a faster backtest quantile. One
+// control tick (Observe + Predict) costs about 1.7-2.5 µs and 8
+// allocations (the Reason strings); a re-choice of one series with 14 days
+// of history about 11-12 ms, once per ReselectEvery (1 h), staggered
+// across classes.
 package forecast
