@@ -14,12 +14,13 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/headroom-dev/headroom/policies"
 	"github.com/headroom-dev/headroom/router/emulator"
 )
 
 func newEmulateReaderCmd(a *app) *cobra.Command {
 	var o emulator.Options
-	var listen, logLevel string
+	var listen, logLevel, policyDir, gpuModel string
 	cmd := &cobra.Command{
 		Use:   "emulate-reader",
 		Short: "Run a stand-in model server for tests and demos (not a model)",
@@ -30,12 +31,22 @@ with a small JSON body after a log-normal service time fitted to
 requests in service and up to --max-queue waiting (503 past that). /readyz
 answers 503 for --load-delay after start, like a loading model. /metrics
 exports DCGM_FI_DEV_FB_USED and DCGM_FI_DEV_FB_FREE (MiB) with dcgm-exporter's
-labels, so the controller's GPU-memory queries work against it.`,
+labels, so the controller's GPU-memory queries work against it.
+
+With --policy DIR, the service time, concurrency, load delay and model memory
+come from the ModelClass --class's measured profile --profile (on
+--gpu-model when the class lists the profile on several GPUs); flags given
+explicitly still win.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newJSONLogger(a.stderr, logLevel)
 			if err != nil {
 				return err
+			}
+			if policyDir != "" {
+				if o, err = optionsFromPolicy(cmd, o, policyDir, gpuModel); err != nil {
+					return err
+				}
 			}
 			r, err := emulator.New(o)
 			if err != nil {
@@ -72,6 +83,8 @@ labels, so the controller's GPU-memory queries work against it.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", ":8000", "listen address")
+	f.StringVar(&policyDir, "policy", "", "policy directory: take the class's measured profile from it")
+	f.StringVar(&gpuModel, "gpu-model", "", `GPU of the profile in the policy, e.g. "H100-80GB"`)
 	f.StringVar(&logLevel, "log-level", "info", "log level")
 	f.StringVar(&o.Class, "class", "emulated", "model class echoed in answers")
 	f.StringVar(&o.Version, "version", "v1", "model version echoed in answers")
@@ -93,4 +106,35 @@ labels, so the controller's GPU-memory queries work against it.`,
 	f.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "dcgm label namespace (default $POD_NAMESPACE)")
 	f.StringVar(&o.Container, "container", "reader", "dcgm label container")
 	return cmd
+}
+
+// optionsFromPolicy takes the class's profile from the policy, then
+// re-applies the flags the user set explicitly.
+func optionsFromPolicy(cmd *cobra.Command, o emulator.Options, dir, gpu string) (emulator.Options, error) {
+	p, err := policies.Load(dir)
+	if err != nil {
+		return o, err
+	}
+	c, ok := p.Class(o.Class)
+	if !ok {
+		return o, fmt.Errorf("policy %s has no model class %q (set --class)", dir, o.Class)
+	}
+	n, err := emulator.FromClass(o, c, gpu, o.Profile)
+	if err != nil {
+		return o, err
+	}
+	f := cmd.Flags()
+	keep := map[string]func(){
+		"service-mean":     func() { n.ServiceMean = o.ServiceMean },
+		"service-p95":      func() { n.ServiceP95 = o.ServiceP95 },
+		"concurrency":      func() { n.Concurrency = o.Concurrency },
+		"load-delay":       func() { n.LoadDelay = o.LoadDelay },
+		"model-memory-mib": func() { n.ModelMemoryMiB = o.ModelMemoryMiB },
+	}
+	for name, restore := range keep {
+		if f.Changed(name) {
+			restore()
+		}
+	}
+	return n, nil
 }

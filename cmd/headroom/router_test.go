@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -131,4 +132,58 @@ func freePort(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestEmulateReaderFromPolicy: the class's measured profile sets the
+// emulator up; an explicit flag still wins.
+func TestEmulateReaderFromPolicy(t *testing.T) {
+	addr := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	root := newRootCmd(&app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard})
+	root.SetArgs([]string{"emulate-reader", "--listen", addr, "--policy", "../../examples/reference",
+		"--class", "reader-en-large", "--profile", "3g.40gb", "--gpu-model", "H100-80GB", "--load-delay", "0s",
+		"--service-mean", "2ms", "--service-p95", "3ms"})
+	go func() { done <- root.ExecuteContext(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	var body []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Post("http://"+addr+"/infer", "application/json", strings.NewReader("{}"))
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the emulator never answered: %v %s", err, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var ans struct {
+		Model, Profile string
+		ServiceMS      float64 `json:"service_ms"`
+	}
+	if err := json.Unmarshal(body, &ans); err != nil || ans.Model != "reader-en-large" || ans.Profile != "3g.40gb" {
+		t.Fatalf("answer %s (%v)", body, err)
+	}
+	if ans.ServiceMS > 20 {
+		t.Fatalf("service time %.1f ms: the explicit --service-mean 2ms should win over the policy's 45 ms", ans.ServiceMS)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(m), `DCGM_FI_DEV_FB_FREE{GPU_I_ID="",GPU_I_PROFILE="3g.40gb"`) {
+		t.Fatalf("metrics:\n%s", m)
+	}
 }

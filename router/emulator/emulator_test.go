@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/headroom-dev/headroom/policies"
 )
 
 func TestFitLogNormal(t *testing.T) {
@@ -222,4 +224,44 @@ func post(t *testing.T, url, body string) int {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+func TestFromClass(t *testing.T) {
+	p, err := policies.Load("../../examples/reference")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := p.Class("reader-en-large")
+	if !ok {
+		t.Fatal("reader-en-large not in examples/reference")
+	}
+	o, err := FromClass(Options{}, c, "H100-80GB", "3g.40gb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ServiceMean != 45*time.Millisecond || o.ServiceP95 != 85*time.Millisecond || o.Concurrency != 8 ||
+		o.LoadDelay != 90*time.Second || o.ModelMemoryMiB != 30*1024 || o.Class != "reader-en-large" {
+		t.Fatalf("options %+v", o)
+	}
+	if _, err := New(o); err != nil {
+		t.Fatalf("the class's profile does not give a valid emulator: %v", err)
+	}
+	// Every profile of every reference class makes a valid emulator.
+	for _, cl := range p.Classes {
+		for _, pr := range cl.Spec.Profiles {
+			o, err := FromClass(Options{}, &cl, pr.GPU, pr.Profile)
+			if err == nil {
+				_, err = New(o)
+			}
+			if err != nil {
+				t.Errorf("%s %s/%s: %v", cl.Name, pr.GPU, pr.Profile, err)
+			}
+		}
+	}
+	if _, err := FromClass(Options{}, c, "", "3g.40gb"); err == nil || !strings.Contains(err.Error(), "several GPUs") {
+		t.Fatalf("ambiguous profile: %v", err)
+	}
+	if _, err := FromClass(Options{}, c, "H100-80GB", "1g.10gb"); err == nil || !strings.Contains(err.Error(), "has no profile") {
+		t.Fatalf("missing profile: %v", err)
+	}
 }
