@@ -26,8 +26,10 @@ bench: ## run every benchmark once
 fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
-run: build ## the main job on bundled data
-	$(BIN) policy explain examples/reference
+run: build ## the main job: replay a real trace, headroom vs HPA + Cluster Autoscaler vs the clairvoyant bound
+	$(BIN) simulate --trace simulations/testdata/traces/AzureLLMInferenceTrace_conv.csv \
+	  --policy examples/reference --baseline hpa-ca --scale 1000 \
+	  --mix reader-en-large=0.5,reader-de-large=0.3,reader-en-base=0.2 --report out/report.html
 
 clean:
 	rm -rf bin out

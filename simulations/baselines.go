@@ -28,8 +28,9 @@ type HPAOptions struct {
 	// (requests in flight per replica).
 	Metric string
 	// Utilization sets the per-replica target as a share of a replica's
-	// capacity: rps target = Utilization x concurrency / mean service
-	// time; inflight target = Utilization x concurrency. Default 0.7.
+	// capacity on the slowest slice it may land on: rps target =
+	// Utilization x concurrency / mean service time; inflight target =
+	// Utilization x concurrency. Default 0.7.
 	Utilization float64
 	// SyncPeriod of the HPA, default 15s; Tolerance default 0.1;
 	// ScaleDownStabilization default 300s.
@@ -153,7 +154,12 @@ func (h *hpaca) hpa(ctx context.Context, now time.Time) error {
 		if !ok {
 			cur = total[st.Class]
 		}
-		prof := mc.Spec.Profiles[0]
+		// The per-replica target is set for the slowest slice a replica may
+		// land on, as an SRE would for a Deployment spread over hardware.
+		prof, ok := slowest(h.env, mc)
+		if !ok {
+			prof = mc.Spec.Profiles[0]
+		}
 		conc := float64(max(prof.Concurrency, 1))
 		metric, target := st.Rate, h.o.Utilization*conc/prof.ServiceTime.Mean.Seconds()
 		if h.o.Metric == "inflight" {
