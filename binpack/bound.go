@@ -94,11 +94,11 @@ func (m *model) eval(pi []float64, st *evalState) (lp, strong float64) {
 			if cost < minCost {
 				minCost = cost
 			}
-			r := cost / cd.cap
-			if r < a || (r == a && cd.list/cd.cap < cm.cands[ia].list/cm.cands[ia].cap) {
+			r := cost * cd.invCap
+			if r < a || (r == a && cd.listPerCap < cm.cands[ia].listPerCap) {
 				a, ia = r, j
 			}
-			if cd.od && (r < b || (r == b && cd.list/cd.cap < cm.cands[ib].list/cm.cands[ib].cap)) {
+			if cd.od && (r < b || (r == b && cd.listPerCap < cm.cands[ib].listPerCap)) {
 				b, ib = r, j
 			}
 		}

@@ -63,6 +63,8 @@ type cand struct {
 	od     bool
 	list   float64 // list $/h of one replica's share of a GPU
 	opt    int     // index into Class.Options
+	// invCap and listPerCap are 1/cap and list/cap, for the bound's loop.
+	invCap, listPerCap float64
 }
 
 type classM struct {
@@ -362,6 +364,7 @@ func (m *model) setBounds() {
 			cd := &cm.cands[j]
 			g := m.groups[cd.g]
 			cd.res = g.res0 + cd.kind
+			cd.invCap, cd.listPerCap = 1/cd.cap, cd.list/cd.cap
 			if g.memRes >= 0 {
 				cd.memRes = g.memRes
 			}

@@ -58,16 +58,23 @@ func packLP(m *model, g *group, demand []int, ts []tsItem) []gpuAlloc {
 
 func packLPFresh(g *group, demand []int) []gpuAlloc {
 	rem := slices.Clone(demand)
-	var out []gpuAlloc
-	if x := cuttingStockLP(g, demand); x != nil {
-		for li, v := range x {
-			n := int(math.Floor(v + 1e-7))
-			for ; n > 0; n-- {
-				out = append(out, newAlloc(g, li))
-				for k := range rem {
-					rem[k] -= int(g.patterns[li].supply[k])
-				}
-			}
+	x := cuttingStockLP(g, demand)
+	total := 0
+	for _, v := range x {
+		total += int(math.Floor(v + 1e-7))
+	}
+	out := make([]gpuAlloc, 0, total+len(g.kinds)+4)
+	for li, v := range x {
+		n := int(math.Floor(v + 1e-7))
+		if n == 0 {
+			continue
+		}
+		a := newAlloc(g, li)
+		for i := 0; i < n; i++ {
+			out = append(out, a)
+		}
+		for k := range rem {
+			rem[k] -= n * int(g.patterns[li].supply[k])
 		}
 	}
 	return append(out, greedyCover(g, rem)...)

@@ -81,7 +81,11 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 		return 0
 	})
 	var best *solution
-	for _, c := range cands[:min(improveTop, len(cands))] {
+	top := improveTop
+	if len(m.classes) > smallProblemClasses {
+		top = improveTopLarge
+	}
+	for _, c := range cands[:min(top, len(cands))] {
 		m.improve(c.s, c.cost, packLP, opts)
 		if best == nil || m.better(c.s, best) {
 			best = c.s
@@ -159,8 +163,14 @@ func (m *model) nudge(cm *classM, cd *cand, cost float64) float64 {
 // Solve tries when rounding; see priceCost.
 var listWeights = []float64{0, 0.2, 0.5}
 
-// improveTop is how many of the roundings the local search polishes.
-const improveTop = 3
+// improveTop is how many of the roundings the local search polishes;
+// improveTopLarge for problems of more than smallProblemClasses classes,
+// where each polish costs more and matters less.
+const (
+	improveTop          = 3
+	improveTopLarge     = 2
+	smallProblemClasses = 100
+)
 
 // priceCost prices a replica at the bound's slot prices π plus w times its
 // list price: π alone says what a slot is worth at the margin but is blind
@@ -323,12 +333,36 @@ func (m *model) groupDemand(s *solution, g *group) ([]int, []tsItem) {
 }
 
 func (m *model) packAll(s *solution, pack packer, only []bool) {
+	// One pass over the classes collects every group's demand.
+	demand := make([][]int, len(m.groups))
+	ts := make([][]tsItem, len(m.groups))
 	for _, g := range m.groups {
-		if only != nil && !only[g.idx] {
-			continue
+		if only == nil || only[g.idx] {
+			demand[g.idx] = make([]int, len(g.kinds))
 		}
-		d, ts := m.groupDemand(s, g)
-		s.gpus[g.idx] = pack(m, g, d, ts)
+	}
+	for ci, cm := range m.classes {
+		for j, r := range s.reps[ci] {
+			if r == 0 {
+				continue
+			}
+			cd := &cm.cands[j]
+			d := demand[cd.g]
+			if d == nil {
+				continue
+			}
+			d[cd.kind] += r
+			if m.groups[cd.g].memRes >= 0 {
+				for ; r > 0; r-- {
+					ts[cd.g] = append(ts[cd.g], tsItem{class: ci, mem: cd.mem})
+				}
+			}
+		}
+	}
+	for _, g := range m.groups {
+		if demand[g.idx] != nil {
+			s.gpus[g.idx] = pack(m, g, demand[g.idx], ts[g.idx])
+		}
 	}
 }
 
