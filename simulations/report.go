@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 )
@@ -56,6 +57,43 @@ func WriteTable(w io.Writer, c *Comparison) error {
 				rc := r.Classes[i]
 				row += fmt.Sprintf("%.2f%% (%.0f)\t", 100*rc.Attainment, rc.P95Ms)
 			}
+		}
+		fmt.Fprintln(tw, row)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// cost by nodegroup and capacity type, runs side by side
+	type key struct{ ng, ct string }
+	var keys []key
+	cost := map[key]map[int]float64{}
+	for i, r := range c.Runs {
+		for _, l := range r.CostBy {
+			k := key{l.NodeGroup, l.CapacityType}
+			if cost[k] == nil {
+				cost[k] = map[int]float64{}
+				keys = append(keys, k)
+			}
+			cost[k][i] = l.Cost
+		}
+	}
+	sort.Slice(keys, func(a, b int) bool {
+		if keys[a].ng != keys[b].ng {
+			return keys[a].ng < keys[b].ng
+		}
+		return keys[a].ct < keys[b].ct
+	})
+	fmt.Fprintln(w, "\ncost by nodegroup ($):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	hdr = "nodegroup\tcapacity\t"
+	for _, r := range c.Runs {
+		hdr += r.Controller + "\t"
+	}
+	fmt.Fprintln(tw, hdr)
+	for _, k := range keys {
+		row := k.ng + "\t" + k.ct + "\t"
+		for i := range c.Runs {
+			row += fmt.Sprintf("%.2f\t", cost[k][i])
 		}
 		fmt.Fprintln(tw, row)
 	}
