@@ -62,6 +62,4 @@ var (
 		Message: "the request body is larger than the router accepts"}
 	errReadBody = &RequestError{Status: http.StatusBadRequest, Code: "bad_body",
 		Message: "the request body could not be read"}
-	errDraining = &RequestError{Status: http.StatusServiceUnavailable, Code: "draining",
-		Message: "the router is shutting down", RetryAfter: time.Second}
 )

@@ -174,8 +174,9 @@ func New(o Options) (*Router, error) {
 // Metrics returns the router's collectors.
 func (r *Router) Metrics() *Metrics { return r.metrics }
 
-// StartDraining makes /readyz fail and new requests get 503 while in-flight
-// ones finish.
+// StartDraining makes /readyz fail, so load balancers and Kubernetes stop
+// sending new requests; requests that still arrive are served, since the
+// callers cannot know yet.
 func (r *Router) StartDraining() { r.draining.Store(true) }
 
 // Ready reports whether the router takes traffic: not draining and every
@@ -309,9 +310,6 @@ func (r *Router) finish(x *exchange, req *http.Request, span trace.Span) {
 }
 
 func (r *Router) serve(ctx context.Context, w http.ResponseWriter, req *http.Request, x *exchange) error {
-	if r.draining.Load() {
-		return errDraining
-	}
 	tenant, err := r.tenants.Authenticate(req.Header)
 	if err != nil {
 		return err

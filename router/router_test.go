@@ -547,7 +547,7 @@ models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
 func TestGracefulShutdownDrains(t *testing.T) {
 	slow := backend(t, emulator.Options{Class: "a", ServiceMean: 400 * time.Millisecond, ServiceP95: 400 * time.Millisecond})
 	c, err := Parse([]byte(fmt.Sprintf(`
-server: {drainDelay: 200ms, shutdownGrace: 5s}
+server: {drainDelay: 600ms, shutdownGrace: 5s}
 models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
 tenants: [{name: acme, keySHA256: [%s]}]
 `, slow, HashKey(keyAcme))))
@@ -573,6 +573,19 @@ tenants: [{name: acme, keySHA256: [%s]}]
 	time.Sleep(50 * time.Millisecond)
 	if res := do(t, "GET", url+"/readyz", "", nil, ""); res.code != 503 || !strings.Contains(res.body, "draining") {
 		t.Errorf("readyz while draining: %d %s", res.code, res.body)
+	}
+	// A request arriving during the drain delay is still served, and one
+	// still in flight when the listener closes (at 700 ms) finishes.
+	late := make(chan result, 1)
+	go func() {
+		time.Sleep(350 * time.Millisecond)
+		late <- do(t, "POST", url+"/", keyAcme, map[string]string{"X-Model-Class": "a"}, "{}")
+	}()
+	if res := do(t, "POST", url+"/", keyAcme, map[string]string{"X-Model-Class": "a"}, "{}"); res.code != 200 {
+		t.Errorf("request during the drain delay: %d %s", res.code, res.body)
+	}
+	if res := <-late; res.code != 200 {
+		t.Errorf("request in flight across the listener closing: %d %s", res.code, res.body)
 	}
 	if res := <-inflight; res.code != 200 {
 		t.Errorf("in-flight request during shutdown: %d %s", res.code, res.body)

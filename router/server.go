@@ -13,8 +13,9 @@ import (
 )
 
 // Serve serves the router on ln until ctx ends, then shuts down gracefully:
-// /readyz turns 503 and new requests get 503 for DrainDelay, then the
-// listener closes and in-flight requests get up to ShutdownGrace to finish.
+// /readyz turns 503 for DrainDelay while requests are still served (so
+// endpoint removal can propagate without failing callers), then the listener
+// closes and in-flight requests get up to ShutdownGrace to finish.
 // Health checks of the endpoints run while it serves. It returns nil after a
 // clean shutdown.
 func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
