@@ -87,22 +87,6 @@ type versionState struct {
 	ejects prometheus.Counter
 }
 
-// NewTransport returns the default forwarding transport: keep-alive
-// connections, enough idle ones per endpoint for thousands of requests per
-// second, no compression (bodies pass through as they are).
-func NewTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: 0, // the request's deadline bounds it
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     false,
-	}
-}
-
 // New builds a Router from a validated config.
 func New(o Options) (*Router, error) {
 	if o.Config == nil {
