@@ -346,6 +346,9 @@ func (c *Config) Validate() error {
 		if classes[m.Class] {
 			add("%s.class %q: duplicate", where, m.Class)
 		}
+		if m.Class == LabelNone {
+			add("%s.class %q is reserved (the metrics' label for no class)", where, m.Class)
+		}
 		classes[m.Class] = true
 		if m.MaxInFlight < 0 || m.MaxQueue < 0 {
 			add("%s: maxInFlight and maxQueue must not be negative", where)
@@ -396,6 +399,9 @@ func (c *Config) Validate() error {
 		}
 		if tenants[t.Name] {
 			add("%s.name %q: duplicate", where, t.Name)
+		}
+		if t.Name == LabelNone {
+			add("%s.name %q is reserved (the metrics' label for no tenant)", where, t.Name)
 		}
 		tenants[t.Name] = true
 		for j, k := range t.KeySHA256 {

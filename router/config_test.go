@@ -64,6 +64,8 @@ models:
 		{"retry attempts", base + "retry: {maxAttempts: 9}\n", "maxAttempts"},
 		{"endpoints and service", strings.Replace(base, `endpoints: ["127.0.0.1:1"]`, `endpoints: ["127.0.0.1:1"], service: {namespace: ml, name: r}`, 1), "not both"},
 		{"service without name", strings.Replace(base, `endpoints: ["127.0.0.1:1"]`, `service: {namespace: ml}`, 1), "namespace and name are required"},
+		{"reserved class", strings.Replace(base, "class: a", "class: none", 1), "reserved"},
+		{"reserved tenant", base + "tenants: [{name: none}]\n", "reserved"},
 		{"duplicate key", base + "tenants:\n  - {name: t, keySHA256: [" + HashKey("k") + "]}\n  - {name: u, keySHA256: [" + HashKey("k") + "]}\n", "also belongs"},
 	}
 	for _, tc := range tests {

@@ -427,6 +427,7 @@ func (r *Router) outHeader(ctx context.Context, req *http.Request, cs *classStat
 	h := req.Header.Clone()
 	removeHopHeaders(h)
 	h.Del(r.tenants.Header())
+	h.Del("Expect") // the body is already read and goes out whole
 	for k := range h {
 		if strings.HasPrefix(k, "X-Headroom-") {
 			delete(h, k)
