@@ -86,8 +86,39 @@ func BenchmarkReplanUnchanged(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	var plan *Plan
+	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		plan, _ = Solve(&q)
 	}
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(plan.Changes.ReplicasMoved+len(plan.Changes.LayoutsChanged)), "changes")
+}
+
+// BenchmarkReplanChanged is a re-plan after 10% more demand on a tenth of
+// the classes: the keep-what-runs plan competes with the fresh one.
+func BenchmarkReplanChanged(b *testing.B) {
+	p := Generate(GenerateSpec{Classes: 200, GPUs: 1000, Seed: 1})
+	first, err := Solve(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := *p
+	q.Classes = append([]Class(nil), p.Classes...)
+	for i := 0; i < len(q.Classes); i += 10 {
+		q.Classes[i].Rate *= 1.1
+	}
+	q.Current = &State{Nodes: first.Nodes}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var plan *Plan
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		plan, _ = Solve(&q)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(plan.Changes.ReplicasMoved), "moved")
+	b.ReportMetric(float64(len(plan.Changes.LayoutsChanged)), "repartitions")
+	b.ReportMetric(plan.Gap*100, "gap%")
 }

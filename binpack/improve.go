@@ -9,7 +9,10 @@ import "slices"
 // to whole nodes is where packing loses most against the LP bound, which
 // counts GPUs, not nodes: a p5en with two busy GPUs costs as much as a
 // full one.
-func (m *model) improve(s *solution, cost costFunc, pack packer, opts Options) {
+//
+// penalty, when set, charges a trial for what it disturbs (the keep plan
+// charges ChangeCost per running replica it moves).
+func (m *model) improve(s *solution, cost costFunc, pack packer, opts Options, penalty func(from, to *solution) float64) {
 	for pass := 0; pass < opts.ImprovePasses; pass++ {
 		improved := false
 		for _, g := range m.groups {
@@ -45,7 +48,11 @@ func (m *model) improve(s *solution, cost costFunc, pack packer, opts Options) {
 				if len(trial.unplaced) > len(s.unplaced) || m.overMax(trial) {
 					continue
 				}
-				if m.cost(trial) < m.cost(s)-1e-9 {
+				extra := 0.0
+				if penalty != nil {
+					extra = penalty(s, trial)
+				}
+				if m.cost(trial)+extra < m.cost(s)-1e-9 {
 					*s = *trial
 					improved = true
 					break

@@ -86,7 +86,7 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 		top = improveTopLarge
 	}
 	for _, c := range cands[:min(top, len(cands))] {
-		m.improve(c.s, c.cost, packLP, opts)
+		m.improve(c.s, c.cost, packLP, opts, nil)
 		if best == nil || m.better(c.s, best) {
 			best = c.s
 		}
@@ -95,7 +95,7 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 		best = ffd
 	}
 	plan := m.materialize(best, br.pi)
-	if m.p.Current != nil && len(m.p.Current.Nodes) > 0 {
+	if m.p.Current != nil && len(m.p.Current.Nodes) > 0 && disrupts(plan.Changes) {
 		// Keeping what runs (current replicas, topped up or trimmed to the
 		// demand) wins unless the fresh plan saves more than the change
 		// cost of the replicas it moves.
@@ -519,6 +519,10 @@ func (m *model) keepSolution(cost costFunc, opts Options) *solution {
 			}
 		}
 	}
+	current := make([][]int, len(s.reps))
+	for ci := range s.reps {
+		current[ci] = slices.Clone(s.reps[ci])
+	}
 	blocked := make([]bool, len(m.groups))
 	for ci := range m.classes {
 		m.trim(s, ci, cost)
@@ -531,7 +535,23 @@ func (m *model) keepSolution(cost costFunc, opts Options) *solution {
 			break
 		}
 	}
-	m.improve(s, cost, pack, opts)
+	// The local search may move running replicas only where the node it
+	// saves pays ChangeCost for each.
+	running := make([][]int, len(s.reps))
+	for ci := range s.reps {
+		running[ci] = slices.Clone(current[ci])
+	}
+	m.improve(s, cost, pack, opts, func(from, to *solution) float64 {
+		moved := 0
+		for ci := range running {
+			for j, r := range running[ci] {
+				if r > 0 {
+					moved += max(0, min(r, from.reps[ci][j])-to.reps[ci][j])
+				}
+			}
+		}
+		return float64(moved) * m.p.ChangeCost
+	})
 	return s
 }
 
@@ -559,16 +579,22 @@ func (m *model) packKeep() packer {
 		rem := slices.Clone(demand)
 		var out []gpuAlloc
 		for _, l := range layouts {
+			// Keep a GPU's layout when most of it (by GPU share) serves
+			// demand still unplaced; else it is free for a new layout.
 			a := gpuAlloc{layout: l, supply: make([]int, len(g.kinds))}
-			useful := false
+			left := slices.Clone(rem)
+			used, all := 0.0, 0.0
 			for _, pl := range l {
 				k := slices.Index(g.kinds, pl.Profile)
 				a.supply[k]++
-				if rem[k] > 0 {
-					useful = true
+				w := shareOf(g, pl.Profile)
+				all += w
+				if left[k] > 0 {
+					left[k]--
+					used += w
 				}
 			}
-			if !useful {
+			if used < 0.5*all {
 				continue
 			}
 			for k, v := range a.supply {
@@ -680,4 +706,10 @@ func (m *model) better(a, b *solution) bool {
 		return !oa
 	}
 	return m.cost(a) < m.cost(b)-1e-9
+}
+
+// disrupts says whether changes move or destroy anything that runs: a
+// plan that only adds needs no comparison with keeping what runs.
+func disrupts(c Changes) bool {
+	return c.ReplicasMoved > 0 || c.ReplicasGone > 0 || len(c.LayoutsChanged) > 0 || len(c.NodesRemoved) > 0
 }
