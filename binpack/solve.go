@@ -65,7 +65,11 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 		cost costFunc
 	}
 	var cands []candidate
-	for _, w := range listWeights {
+	weights, top := listWeights, improveTopLarge
+	if len(m.classes) <= smallProblemClasses {
+		weights, top = listWeightsSmall, improveTop
+	}
+	for _, w := range weights {
 		cost := m.priceCost(br.pi, w)
 		for _, refine := range []bool{false, true} {
 			cands = append(cands, candidate{m.solveWith("lp-guided", cost, br.alloc, packLP, opts, refine), cost})
@@ -81,10 +85,6 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 		return 0
 	})
 	var best *solution
-	top := improveTop
-	if len(m.classes) > smallProblemClasses {
-		top = improveTopLarge
-	}
 	for _, c := range cands[:min(top, len(cands))] {
 		m.improve(c.s, c.cost, packLP, opts, nil)
 		if best == nil || m.better(c.s, best) {
@@ -163,11 +163,16 @@ func (m *model) nudge(cm *classM, cd *cand, cost float64) float64 {
 // Solve tries when rounding; see priceCost.
 var listWeights = []float64{0, 0.2, 0.5}
 
+// listWeightsSmall are the weights for problems of at most
+// smallProblemClasses classes: rounding them is cheap, and whole nodes
+// make small fleets sensitive to it.
+var listWeightsSmall = []float64{0, 0.05, 0.1, 0.2, 0.3, 0.5, 1}
+
 // improveTop is how many of the roundings the local search polishes;
 // improveTopLarge for problems of more than smallProblemClasses classes,
 // where each polish costs more and matters less.
 const (
-	improveTop          = 3
+	improveTop          = 14
 	improveTopLarge     = 2
 	smallProblemClasses = 100
 )
