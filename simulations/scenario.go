@@ -57,8 +57,20 @@ func LoadScenario(path string) (*Scenario, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading scenario: %w", err)
 	}
+	return ParseScenario(path, b)
+}
+
+// maxScenarioBytes bounds a scenario file.
+const maxScenarioBytes = 1 << 20
+
+// ParseScenario reads a scenario from data; path names it in errors and
+// anchors its relative paths.
+func ParseScenario(path string, data []byte) (*Scenario, error) {
+	if len(data) > maxScenarioBytes {
+		return nil, fmt.Errorf("scenario %s: larger than %d bytes", path, maxScenarioBytes)
+	}
 	var s Scenario
-	if err := yaml.UnmarshalStrict(b, &s); err != nil {
+	if err := yaml.UnmarshalStrict(data, &s); err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", path, err)
 	}
 	s.dir = filepath.Dir(path)
@@ -76,6 +88,14 @@ func LoadScenario(path string) (*Scenario, error) {
 	}
 	if _, err := ParseMode(s.Mode); err != nil {
 		problems = append(problems, err.Error())
+	}
+	if s.Scale < 0 {
+		problems = append(problems, fmt.Sprintf("scale %v must be positive", s.Scale))
+	}
+	for k, v := range s.Mix {
+		if !(v >= 0) {
+			problems = append(problems, fmt.Sprintf("mix share of %s must be a non-negative number", k))
+		}
 	}
 	for _, b := range s.Baselines {
 		if !KnownBaseline(b) {
