@@ -13,7 +13,7 @@ build: ## build bin/headroom
 	$(GO) build -o $(BIN) ./cmd/headroom
 
 test: ## run every test (integration tests start their own servers; see README)
-	$(GO) test -count=1 ./...
+	KUBEBUILDER_ASSETS=$${KUBEBUILDER_ASSETS:-$$(scripts/envtest-assets.sh --no-build)} $(GO) test -count=1 ./...
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Finds or builds the binaries controller-runtime's envtest runs (a real
+# kube-apiserver and etcd) and prints the directory that holds them, the value
+# for KUBEBUILDER_ASSETS:
+#
+#   export KUBEBUILDER_ASSETS=$(scripts/envtest-assets.sh)
+#
+# kube-apiserver is built from the Go module proxy by the separate tools module
+# in tools/envtest (about 10 minutes on 2 cores, once) and cached outside the
+# repository, keyed by version:
+#   ${HEADROOM_CACHE:-$HOME/.cache/headroom}/envtest/v<version>/
+# etcd is the one on PATH (Debian's etcd-server, installed by
+# scripts/install-test-deps.sh), or $ETCD; the cache holds a link to it.
+#
+#   --no-build   print the directory only if it is complete; never build
+#                (exit 1, printing nothing, when it is not). `make test` uses it.
+#
+# Only the directory goes to stdout; progress and errors go to stderr.
+set -euo pipefail
+
+K8S_VERSION=1.37.2 # keep in step with tools/envtest/go.mod
+build=1
+case "${1:-}" in
+  --no-build) build=0 ;;
+  "") ;;
+  *) echo "usage: $0 [--no-build]" >&2; exit 2 ;;
+esac
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${HEADROOM_CACHE:-$HOME/.cache/headroom}
+dir=$cache/envtest/v$K8S_VERSION
+
+complete() { [ -x "$dir/kube-apiserver" ] && [ -x "$dir/etcd" ]; }
+
+if complete; then
+  echo "$dir"
+  exit 0
+fi
+if [ "$build" = 0 ]; then
+  exit 1
+fi
+
+mkdir -p "$dir"
+# One build at a time per cache: a second caller waits for the first and then
+# finds the binary.
+exec 9>"$dir/.lock"
+flock 9
+
+if [ ! -x "$dir/kube-apiserver" ]; then
+  echo "envtest-assets: building kube-apiserver v$K8S_VERSION from the Go module proxy into $dir (about 10 minutes on 2 cores, once)" >&2
+  start=$(date +%s)
+  ver=k8s.io/component-base/version
+  ldflags="-s -w -X $ver.gitVersion=v$K8S_VERSION -X $ver.gitMajor=${K8S_VERSION%%.*}"
+  minor=${K8S_VERSION#*.}
+  ldflags="$ldflags -X $ver.gitMinor=${minor%%.*} -X $ver.gitTreeState=clean"
+  tmp=$dir/kube-apiserver.tmp.$$
+  (cd "$root/tools/envtest" &&
+    GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 \
+      go build -trimpath -ldflags "$ldflags" -o "$tmp" k8s.io/kubernetes/cmd/kube-apiserver)
+  mv "$tmp" "$dir/kube-apiserver" # atomic: a half-written binary never looks complete
+  echo "envtest-assets: built kube-apiserver in $(( $(date +%s) - start ))s" >&2
+fi
+
+if [ ! -x "$dir/etcd" ]; then
+  etcd=${ETCD:-$(command -v etcd || true)}
+  if [ -z "$etcd" ]; then
+    echo "envtest-assets: no etcd on PATH; install Debian's etcd-server (scripts/install-test-deps.sh does) or set ETCD=/path/to/etcd" >&2
+    exit 1
+  fi
+  ln -sf "$etcd" "$dir/etcd"
+fi
+
+echo "$dir"
