@@ -25,6 +25,18 @@ func (m *model) materialize(s *solution, pi []float64) *Plan {
 		plan.GPUs += gp.GPUs
 	}
 	plan.CostPerHour = round6(plan.CostPerHour)
+	for _, ct := range []string{OnDemand, Spot} {
+		sum := CapacitySummary{CapacityType: ct}
+		for _, gp := range plan.NodeGroups {
+			if gp.CapacityType == ct {
+				sum.Nodes += gp.Nodes
+				sum.GPUs += gp.GPUs
+				sum.CostPerHour += gp.CostPerHour
+			}
+		}
+		sum.CostPerHour = round6(sum.CostPerHour)
+		plan.ByCapacityType = append(plan.ByCapacityType, sum)
+	}
 	m.seat(s, plan)
 	m.allocations(s, plan)
 	m.diff(plan)
@@ -369,6 +381,13 @@ func (m *model) seat(s *solution, plan *Plan) {
 			}
 		}
 	}
+	lookup := func(node string, gpu int, sl Slot) (string, bool) {
+		if len(curSlots) == 0 {
+			return "", false
+		}
+		cls, ok := curSlots[fmt.Sprintf("%s/%d/%s@%d", node, gpu, sl.Profile, sl.Start)]
+		return cls, ok
+	}
 	// Time-sliced: members were packed per GPU.
 	for _, ts := range s.seats {
 		g := m.groups[ts.group]
@@ -417,7 +436,11 @@ func (m *model) seat(s *solution, plan *Plan) {
 					continue
 				}
 				w := want[key{g.idx, k}]
-				if cls, ok := curSlots[fmt.Sprintf("%s/%d/%s@%d", n.Name, gpu.Index, sl.Profile, sl.Start)]; ok && w != nil {
+				if w == nil {
+					frees = append(frees, free{ni, gi, sl.Profile, sl.Start, k, g.idx})
+					continue
+				}
+				if cls, ok := lookup(n.Name, gpu.Index, sl); ok {
 					if ci, ok := m.byName[cls]; ok && w[ci] > 0 {
 						w[ci]--
 						gpu.Slots = append(gpu.Slots, Slot{Class: cls, Profile: sl.Profile, Start: sl.Start})

@@ -193,9 +193,12 @@ type Plan struct {
 	Gap        float64 `json:"gap"`
 	GPUs       int     `json:"gpus"`
 	// NodeGroups are the target sizes.
-	NodeGroups  []GroupPlan  `json:"nodeGroups"`
-	Allocations []Allocation `json:"allocations"`
-	Nodes       []Node       `json:"nodes"`
+	NodeGroups []GroupPlan `json:"nodeGroups"`
+	// ByCapacityType sums nodes, GPUs and cost per capacity type
+	// (on-demand, spot).
+	ByCapacityType []CapacitySummary `json:"byCapacityType"`
+	Allocations    []Allocation      `json:"allocations"`
+	Nodes          []Node            `json:"nodes"`
 	// MIGConfigs are the mig-parted configs of the per-node layouts used,
 	// keyed by the nvidia.com/mig.config value.
 	MIGConfigs map[string][]MIGDeviceConfig `json:"migConfigs,omitempty"`
@@ -215,6 +218,14 @@ type GroupPlan struct {
 	Nodes        int     `json:"nodes"`
 	Min          int     `json:"min"`
 	Max          int     `json:"max"`
+	GPUs         int     `json:"gpus"`
+	CostPerHour  float64 `json:"costPerHour"`
+}
+
+// CapacitySummary is the plan's share on one capacity type.
+type CapacitySummary struct {
+	CapacityType string  `json:"capacityType"`
+	Nodes        int     `json:"nodes"`
 	GPUs         int     `json:"gpus"`
 	CostPerHour  float64 `json:"costPerHour"`
 }

@@ -157,6 +157,9 @@ func printPlan(w io.Writer, plan *binpack.Plan, format string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%d\t%.2f\n", g.Name, g.CapacityType, g.InstanceType, g.Nodes, g.Min, maxs, g.GPUs, g.CostPerHour)
 	}
+	for _, c := range plan.ByCapacityType {
+		fmt.Fprintf(tw, "total %s\t\t\t%d\t\t\t%d\t%.2f\n", c.CapacityType, c.Nodes, c.GPUs, c.CostPerHour)
+	}
 	fmt.Fprintln(tw, "\nCLASS\tNODEGROUP\tPROFILE\tREPLICAS\tCAPACITY\tRESOURCE")
 	for _, al := range plan.Allocations {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1f\t%s: 1\n", al.Class, al.NodeGroup, al.Profile, al.Replicas, al.Capacity, al.Resource)
