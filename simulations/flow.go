@@ -33,6 +33,10 @@ import (
 type chunk struct {
 	mass float64
 	arr  int64
+	// wait is the FIFO wait of the chunk's requests, the queue ahead of
+	// them over the capacity when they arrived (Little's law), in seconds;
+	// negative when no replica was ready: they wait for one, by age.
+	wait float64
 }
 
 type flowKey struct {
@@ -114,7 +118,8 @@ func (f *flowState) step(w *World, t int64) {
 		k := 0
 		for k < len(q) {
 			ch := &q[k]
-			if t-ch.arr > timeout {
+			age := float64(t-ch.arr) / 1e9
+			if ch.wait >= 0 && ch.wait > float64(timeout)/1e9 || ch.wait < 0 && age > float64(timeout)/1e9 {
 				w.stats.timeoutMass(c, ch.mass)
 				k++
 				continue
@@ -123,7 +128,10 @@ func (f *flowState) step(w *World, t int64) {
 				break
 			}
 			m := math.Min(ch.mass, avail-used)
-			wait := float64(t-ch.arr)/1e9 + (used+m/2)/capacity
+			wait := ch.wait
+			if wait < 0 {
+				wait = age + (used+m/2)/capacity
+			}
 			f.addShifted(w, c, bp, m, wait)
 			used += m
 			ch.mass -= m
@@ -134,16 +142,32 @@ func (f *flowState) step(w *World, t int64) {
 		q = q[k:]
 		rem := avail - used
 		waitSum := 0.0
-		if len(q) == 0 && capacity > 0 && arrivals < 0.98*rem {
-			// steady state per group, at the group's share of the load
-			scale := rem / avail // capacity left after the backlog
+		if len(q) == 0 && capacity > 0 && arrivals < rem {
+			// steady state per group, at the group's share of the load, up
+			// to 98% of the capacity left after the backlog
+			scale := rem / avail
+			lamS := math.Min(lam, stableLoad*capacity*scale)
+			queued := 0.0 // mean wait of the busiest group, s
 			for _, g := range f.groups {
 				share := float64(g.servers) / ci.profiles[g.prof].mean / capacity
-				lg := lam * share / scale
-				d := f.dist(w, c, g.prof, g.servers, lg)
-				m := arrivals * share
-				w.stats.donePMF(c, m, d.within, &d.fine, &d.coarse)
-				waitSum += lam * share * d.mean
+				d := f.dist(w, c, g.prof, g.servers, lamS*share/scale)
+				w.stats.donePMF(c, lamS*dt*share, d.within, &d.fine, &d.coarse)
+				waitSum += lamS * share * d.mean
+				queued = math.Max(queued, d.mean-ci.profiles[g.prof].mean)
+			}
+			// beyond that, a fluid: served in the capacity left at the
+			// steady-state wait plus half of what piles up, the rest queues
+			if excess := arrivals - lamS*dt; excess > 1e-12 {
+				left := math.Max(rem-lamS*dt, 0)
+				served := math.Min(excess, left)
+				if served > 0 {
+					wait := queued + math.Max(excess-left, 0)/2/capacity
+					f.addShifted(w, c, bp, served, wait)
+					waitSum += served / dt * (wait + ci.profiles[bp].mean)
+				}
+				if rest := excess - served; rest > 0 {
+					q = f.enqueue(w, c, q, rest, t)
+				}
 			}
 		} else if arrivals > 0 {
 			served := math.Min(arrivals, math.Max(rem, 0))
@@ -158,19 +182,7 @@ func (f *flowState) step(w *World, t int64) {
 				waitSum += lam * (served / arrivals) * (wait + ci.profiles[bp].mean)
 			}
 			if rest := arrivals - served; rest > 0 {
-				// beyond the queues' room, arrivals are refused (HTTP 503)
-				room := float64(w.opt.MaxQueue * len(w.ready[c]))
-				if len(w.ready[c]) == 0 {
-					room = float64(w.opt.RouterQueue)
-				}
-				if drop := backlogAhead + rest - room; drop > 0 {
-					drop = math.Min(drop, rest)
-					w.stats.dropMass(c, drop)
-					rest -= drop
-				}
-				if rest > 0 {
-					q = append(q, chunk{mass: rest, arr: t + f.step_/2})
-				}
+				q = f.enqueue(w, c, q, rest, t)
 			}
 		}
 		f.backlog[c] = q
@@ -180,6 +192,46 @@ func (f *flowState) step(w *World, t int64) {
 		}
 		f.inflight[c] = waitSum + bl
 	}
+}
+
+// stableLoad is the share of capacity up to which a step is taken as
+// steady state; beyond it the excess is a fluid.
+const stableLoad = 0.98
+
+// enqueue adds rest requests arriving in the step at t to the backlog,
+// refusing (HTTP 503) what does not fit the queues' room.
+func (f *flowState) enqueue(w *World, c int, q []chunk, rest float64, t int64) []chunk {
+	room := float64(w.opt.MaxQueue * len(w.ready[c]))
+	if len(w.ready[c]) == 0 {
+		room = float64(w.opt.RouterQueue)
+	}
+	ahead := 0.0
+	for _, ch := range q {
+		ahead += ch.mass
+	}
+	if drop := ahead + rest - room; drop > 0 {
+		drop = math.Min(drop, rest)
+		w.stats.dropMass(c, drop)
+		rest -= drop
+	}
+	if rest > 0 {
+		wait := -1.0
+		if capacity := f.capacity(w, c); capacity > 0 {
+			wait = (ahead + rest/2) / capacity
+		}
+		q = append(q, chunk{mass: rest, arr: t + f.step_/2, wait: wait})
+	}
+	return q
+}
+
+// capacity is class c's ready capacity in requests/s.
+func (f *flowState) capacity(w *World, c int) float64 {
+	total := 0.0
+	for _, pi := range w.ready[c] {
+		p := &w.pods[pi]
+		total += float64(p.conc) / w.classes[c].profiles[p.prof].mean
+	}
+	return total
 }
 
 func (f *flowState) groupCap(ci *classInfo, prof int) float64 {
