@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/headroom-dev/headroom/binpack/catalog"
 	"github.com/headroom-dev/headroom/policies"
 	"github.com/headroom-dev/headroom/router/emulator"
 )
@@ -45,6 +46,11 @@ explicitly still win.`,
 			}
 			if policyDir != "" {
 				if o, err = optionsFromPolicy(cmd, o, policyDir, gpuModel); err != nil {
+					return err
+				}
+			}
+			if gpuModel != "" && !cmd.Flags().Changed("gpu-memory-mib") {
+				if o.GPUMemoryMiB, err = usableMiB(gpuModel, o.Profile); err != nil {
 					return err
 				}
 			}
@@ -84,7 +90,7 @@ explicitly still win.`,
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", ":8000", "listen address")
 	f.StringVar(&policyDir, "policy", "", "policy directory: take the class's measured profile from it")
-	f.StringVar(&gpuModel, "gpu-model", "", `GPU of the profile in the policy, e.g. "H100-80GB"`)
+	f.StringVar(&gpuModel, "gpu-model", "", `GPU model, e.g. "H100-80GB": picks the policy's profile and the slice's usable memory from the catalog`)
 	f.StringVar(&logLevel, "log-level", "info", "log level")
 	f.StringVar(&o.Class, "class", "emulated", "model class echoed in answers")
 	f.StringVar(&o.Version, "version", "v1", "model version echoed in answers")
@@ -94,7 +100,7 @@ explicitly still win.`,
 	f.IntVar(&o.Concurrency, "concurrency", 4, "requests in service at once")
 	f.IntVar(&o.MaxQueue, "max-queue", 64, "requests waiting at most; 503 past it")
 	f.DurationVar(&o.LoadDelay, "load-delay", 0, "model-load time before /readyz answers 200")
-	f.Float64Var(&o.GPUMemoryMiB, "gpu-memory-mib", 0, "slice memory in MiB (default: from the profile, or 81559)")
+	f.Float64Var(&o.GPUMemoryMiB, "gpu-memory-mib", 0, "slice memory in MiB (default: the catalog's usable memory with --gpu-model, else the profile's nominal size, else 81559)")
 	f.Float64Var(&o.ModelMemoryMiB, "model-memory-mib", 14336, "memory the loaded model uses, MiB")
 	f.Float64Var(&o.RequestMemoryMiB, "request-memory-mib", 256, "memory per request in service, MiB")
 	f.Float64Var(&o.ErrorRate, "error-rate", 0, "fraction of requests answered 500")
@@ -137,4 +143,18 @@ func optionsFromPolicy(cmd *cobra.Command, o emulator.Options, dir, gpu string) 
 		}
 	}
 	return n, nil
+}
+
+// usableMiB is the usable memory of a slice profile ("whole" for the whole
+// GPU) of a GPU model, from the project's catalog.
+func usableMiB(gpu, profile string) (float64, error) {
+	g, ok := catalog.Default().GPU(gpu)
+	if !ok {
+		return 0, fmt.Errorf("unknown GPU model %q (see headroom catalog)", gpu)
+	}
+	p, ok := g.Profile(profile)
+	if !ok {
+		return 0, fmt.Errorf("GPU %s has no profile %q (it has %v)", gpu, profile, g.ProfileNames())
+	}
+	return p.UsableGiB * 1024, nil
 }

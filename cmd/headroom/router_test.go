@@ -183,7 +183,9 @@ func TestEmulateReaderFromPolicy(t *testing.T) {
 	}
 	m, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(m), `DCGM_FI_DEV_FB_FREE{GPU_I_ID="",GPU_I_PROFILE="3g.40gb"`) {
+	// Free = the catalog's usable 39.5 GiB of an H100 3g.40gb - the class's 30 GiB.
+	if !strings.Contains(string(m), `DCGM_FI_DEV_FB_FREE{GPU_I_ID="",GPU_I_PROFILE="3g.40gb"`) ||
+		!strings.Contains(string(m), `pod=""} 9728`) {
 		t.Fatalf("metrics:\n%s", m)
 	}
 }
