@@ -17,9 +17,12 @@ var ErrQueueTimeout = errors.New("queue timeout")
 
 // FairQueue admits at most limit requests of one class at once; the rest
 // wait, one FIFO per tenant, and free slots go to tenants in weighted fair
-// order (start-time fair queueing, Goyal et al. 1996): each waiting request
-// gets a virtual finish tag max(V, tenant's last tag) + 1/weight, and the
-// smallest tag goes first, ties to the lower tenant name. A tenant that
+// order by virtual-time tags, as in self-clocked and start-time fair
+// queueing (Golestani 1994; Goyal, Vin, Cheng 1996): each waiting request
+// gets start tag S = max(V, tenant's last finish tag) and finish tag
+// F = S + 1/weight (every request costs one unit: service times are not
+// known in advance); the smallest F goes first, ties to the lower tenant
+// name, and V advances to the S of the request dispatched. A tenant that
 // floods the queue thus only delays its own later requests: with tenants A
 // (1000 queued) and B (2 queued), equal weights, B's two requests are
 // dispatched within the first four.

@@ -65,10 +65,10 @@ func TestFairQueueWeights(t *testing.T) {
 	}
 }
 
-// TestFairQueueProperty: with every tenant backlogged from the start, start-
-// time fair queueing keeps each pair's normalised service within
-// 1/w_i + 1/w_j of each other at every point where both still wait
-// (Goyal, Vin, Cheng 1996, theorem 1).
+// TestFairQueueProperty: with every tenant backlogged from the start, the
+// queue keeps each pair's normalised service within 1/w_i + 1/w_j of each
+// other at every point where both still wait (the fairness bound of SFQ,
+// Goyal, Vin, Cheng 1996, theorem 1, with unit-cost requests).
 func TestFairQueueProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(2, 5).Draw(t, "tenants")
