@@ -12,13 +12,25 @@ import (
 	"text/tabwriter"
 )
 
+// label names run i: its controller, and its policy when another run has
+// the same controller (headroom with two policies).
+func label(c *Comparison, i int) string {
+	r := c.Runs[i]
+	for j, o := range c.Runs {
+		if j != i && o.Controller == r.Controller {
+			return r.Controller + "/" + r.Policy
+		}
+	}
+	return r.Controller
+}
+
 // WriteTable prints the comparison as terminal tables: one row per run,
 // then attainment per class side by side.
 func WriteTable(w io.Writer, c *Comparison) error {
 	fmt.Fprintf(w, "workload: %s, %s from %s, seed %d\n\n", c.Workload, c.Duration, c.Start.UTC().Format("2006-01-02 15:04"), c.Seed)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "run\tpolicy\tmode\twithin SLO\tworst p95/SLO\ttimeouts\tdrops\tinterrupted\tcost $\t$/h\tvs bound\tGPU mem\trepart\tdrains\tspot int\t")
-	for _, r := range c.Runs {
+	for i, r := range c.Runs {
 		worst := 0.0
 		var to, dr, in float64
 		for _, cl := range r.Classes {
@@ -34,7 +46,7 @@ func WriteTable(w io.Writer, c *Comparison) error {
 			vs = fmt.Sprintf("%.2fx", r.CostVsBound)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f%%\t%.2f\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%s\t%.0f%%\t%d\t%d\t%d\t\n",
-			r.Controller, r.Policy, r.Mode, 100*r.Attainment, worst, to, dr, in, r.Cost, r.CostPerHour, vs,
+			label(c, i), r.Policy, r.Mode, 100*r.Attainment, worst, to, dr, in, r.Cost, r.CostPerHour, vs,
 			100*r.GPUMemoryUtilization, r.Repartitions, r.Drains, r.SpotInterruptions)
 	}
 	if err := tw.Flush(); err != nil {
@@ -46,8 +58,8 @@ func WriteTable(w io.Writer, c *Comparison) error {
 	fmt.Fprintln(w, "\nwithin SLO per class (p95 ms):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	hdr := "class\tSLO ms\trequests\t"
-	for _, r := range c.Runs {
-		hdr += r.Controller + "\t"
+	for i := range c.Runs {
+		hdr += label(c, i) + "\t"
 	}
 	fmt.Fprintln(tw, hdr)
 	for i, cl := range c.Runs[0].Classes {
@@ -86,8 +98,8 @@ func WriteTable(w io.Writer, c *Comparison) error {
 	fmt.Fprintln(w, "\ncost by nodegroup ($):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	hdr = "nodegroup\tcapacity\t"
-	for _, r := range c.Runs {
-		hdr += r.Controller + "\t"
+	for i := range c.Runs {
+		hdr += label(c, i) + "\t"
 	}
 	fmt.Fprintln(tw, hdr)
 	for _, k := range keys {
@@ -255,14 +267,14 @@ func WriteHTML(w io.Writer, c *Comparison) error {
 		if len(xr) > len(xs) {
 			xs = xr
 		}
-		lat = append(lat, series{name: r.Controller, color: col, ys: l})
-		cost = append(cost, series{name: r.Controller, color: col, ys: cs})
+		lat = append(lat, series{name: label(c, i), color: col, ys: l})
+		cost = append(cost, series{name: label(c, i), color: col, ys: cs})
 	}
 	b.WriteString("<h2>Latency against SLO</h2>\n")
 	b.WriteString(lineChart("worst class p95 / SLO latency (dashed: the SLO)", "p95/SLO", xs, lat, 1) + "\n")
 	b.WriteString("<h2>Cost</h2>\n")
 	b.WriteString(lineChart("cumulative cost ($)", "$", xs, cost, 0) + "\n")
-	for _, r := range c.Runs {
+	for ri, r := range c.Runs {
 		tl := r.Timeline
 		xr := make([]float64, len(tl.Points))
 		rate := make([]float64, len(tl.Points))
@@ -291,7 +303,7 @@ func WriteHTML(w io.Writer, c *Comparison) error {
 				nodes[g][k] = float64(n)
 			}
 		}
-		fmt.Fprintf(&b, "<h2>%s (%s)</h2>\n", html.EscapeString(r.Controller), html.EscapeString(r.Policy))
+		fmt.Fprintf(&b, "<h2>%s (policy %s)</h2>\n", html.EscapeString(label(c, ri)), html.EscapeString(r.Policy))
 		ss := []series{{name: "load", color: palette[0], ys: rate}, {name: "capacity", color: palette[2], ys: capa}}
 		if len(bandHi) > 0 {
 			ss = append(ss, series{name: "forecast", color: palette[3], ys: bandLo, dashed: true}, series{name: "forecast upper", color: palette[1], ys: bandHi, dashed: true})
