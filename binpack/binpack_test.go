@@ -337,3 +337,21 @@ func TestDeadlineStillProves(t *testing.T) {
 		t.Errorf("stopped bound %.2f above the converged one %.2f", plan.LowerBound, full.LowerBound)
 	}
 }
+
+// TestWorkersDoNotChangeThePlan: the parallel roundings give the same plan
+// as one worker.
+func TestWorkersDoNotChangeThePlan(t *testing.T) {
+	for _, spec := range []GenerateSpec{{Classes: 30, GPUs: 300, Seed: 4}, {Classes: 150, GPUs: 800, Seed: 5}} {
+		p := Generate(spec)
+		p.Options.Workers = 1
+		a, err := Solve(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Options.Workers = 4
+		b, _ := Solve(p)
+		if planJSON(t, a) != planJSON(t, b) {
+			t.Errorf("%+v: one worker and four give different plans", spec)
+		}
+	}
+}

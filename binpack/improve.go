@@ -36,15 +36,14 @@ func (m *model) improve(s *solution, cost costFunc, pack packer, opts Options, p
 			}
 			for _, c := range variants {
 				trial := s.clone()
-				saved := g.maxGPUs
-				g.maxGPUs = float64((nodes - 1) * g.gpn)
+				trial.capGroup, trial.capGPUs = g.idx, float64((nodes-1)*g.gpn)
 				blocked := make([]bool, len(m.groups))
 				for r := 0; r < opts.RepairRounds; r++ {
 					if !m.repair(trial, c, blocked, pack, 0) {
 						break
 					}
 				}
-				g.maxGPUs = saved
+				trial.capGroup = -1
 				if len(trial.unplaced) > len(s.unplaced) || m.overMax(trial) {
 					continue
 				}
@@ -82,7 +81,7 @@ func (m *model) sunkCost(h *group, cost costFunc) costFunc {
 
 func (m *model) overMax(s *solution) bool {
 	for _, g := range m.groups {
-		if float64(len(s.gpus[g.idx])) > g.maxGPUs {
+		if float64(len(s.gpus[g.idx])) > m.maxGPUs(s, g) {
 			return true
 		}
 	}
@@ -91,7 +90,7 @@ func (m *model) overMax(s *solution) bool {
 
 func (s *solution) clone() *solution {
 	out := &solution{reps: make([][]int, len(s.reps)), gpus: make([][]gpuAlloc, len(s.gpus)),
-		unplaced: make(map[int]string, len(s.unplaced)), strategy: s.strategy}
+		unplaced: make(map[int]string, len(s.unplaced)), strategy: s.strategy, capGroup: -1}
 	for i, r := range s.reps {
 		out.reps[i] = slices.Clone(r)
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/headroom-dev/headroom/binpack/catalog"
 )
@@ -43,13 +44,14 @@ type group struct {
 	maxGPUs   float64 // +Inf without a max
 	capGPUs   float64 // see gpuCap; set by setBounds
 	packMemo  map[string][]gpuAlloc
+	memoMu    sync.Mutex
 }
 
 // pattern is one legal layout of a GPU as a supply of resources (indexed
 // locally: kinds, then memory for time-sliced groups).
 type pattern struct {
 	supply  []float64
-	isupply []int // supply of the slot kinds as ints, made on first use
+	isupply []int // supply of the slot kinds as ints
 	layout  catalog.Layout
 }
 
@@ -388,6 +390,13 @@ func (m *model) setBounds() {
 	for _, g := range m.groups {
 		g.capGPUs = m.computeGPUCap(g)
 		m.prunePatterns(g)
+		for i := range g.patterns {
+			pt := &g.patterns[i]
+			pt.isupply = make([]int, len(g.kinds))
+			for k := range g.kinds {
+				pt.isupply[k] = int(pt.supply[k])
+			}
+		}
 	}
 	// Sort candidates for determinism: by group, kind.
 	for _, cm := range m.classes {

@@ -45,14 +45,21 @@ func packLP(m *model, g *group, demand []int, ts []tsItem) []gpuAlloc {
 	// Repair and the local search repack groups whose demand they did not
 	// change; the packing of a demand vector is memoized per group.
 	key := fmt.Sprint(demand)
-	if out, ok := g.packMemo[key]; ok {
+	g.memoMu.Lock()
+	out, ok := g.packMemo[key]
+	g.memoMu.Unlock()
+	if ok {
 		return out
 	}
-	out := packLPFresh(g, demand)
+	// Roundings run in parallel; two may pack the same demand at once and
+	// store the same (deterministic) packing.
+	out = packLPFresh(g, demand)
+	g.memoMu.Lock()
 	if g.packMemo == nil {
 		g.packMemo = map[string][]gpuAlloc{}
 	}
 	g.packMemo[key] = out
+	g.memoMu.Unlock()
 	return out
 }
 
@@ -80,16 +87,10 @@ func packLPFresh(g *group, demand []int) []gpuAlloc {
 	return append(out, greedyCover(g, rem)...)
 }
 
-// newAlloc is a GPU with layout li. Its supply slice is the pattern's,
-// shared: allocations from patterns are never edited.
+// newAlloc is a GPU with layout li. Its supply slice is the pattern's
+// (set by setBounds), shared: allocations from patterns are never edited.
 func newAlloc(g *group, li int) gpuAlloc {
 	pt := &g.patterns[li]
-	if pt.isupply == nil {
-		pt.isupply = make([]int, len(g.kinds))
-		for k := range g.kinds {
-			pt.isupply[k] = int(pt.supply[k])
-		}
-	}
 	return gpuAlloc{layout: pt.layout, supply: pt.isupply, whole: len(pt.layout) == 0 && g.ng.Mode == ModeMIGDynamic}
 }
 

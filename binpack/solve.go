@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -19,6 +20,23 @@ type solution struct {
 	unplaced map[int]string // class index -> why demand is short
 	strategy string
 	seats    []tsSeating // filled by materialize
+	// capGroup, when >= 0, is a group the local search caps at capGPUs
+	// GPUs for a trial (instead of its max).
+	capGroup int
+	capGPUs  float64
+}
+
+// maxGPUs is group g's GPU cap in solution s.
+func (m *model) maxGPUs(s *solution, g *group) float64 {
+	if s.capGroup == g.idx {
+		return s.capGPUs
+	}
+	return g.maxGPUs
+}
+
+func newSolution(m *model, strategy string) *solution {
+	return &solution{reps: make([][]int, len(m.classes)), gpus: make([][]gpuAlloc, len(m.groups)),
+		unplaced: map[int]string{}, strategy: strategy, capGroup: -1}
 }
 
 // costFunc prices one replica of class ci on its candidate j.
@@ -64,17 +82,15 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 		s    *solution
 		cost costFunc
 	}
-	var cands []candidate
 	weights, top := listWeights, improveTopLarge
 	if len(m.classes) <= smallProblemClasses {
 		weights, top = listWeightsSmall, improveTop
 	}
-	for _, w := range weights {
-		cost := m.priceCost(br.pi, w)
-		for _, refine := range []bool{false, true} {
-			cands = append(cands, candidate{m.solveWith("lp-guided", cost, br.alloc, packLP, opts, refine), cost})
-		}
-	}
+	cands := make([]candidate, 2*len(weights))
+	parallel(opts.Workers, len(cands), func(i int) {
+		cost := m.priceCost(br.pi, weights[i/2])
+		cands[i] = candidate{m.solveWith("lp-guided", cost, br.alloc, packLP, opts, i%2 == 1), cost}
+	})
 	slices.SortStableFunc(cands, func(a, b candidate) int {
 		switch {
 		case m.better(a.s, b.s):
@@ -84,9 +100,12 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 		}
 		return 0
 	})
+	polished := cands[:min(top, len(cands))]
+	parallel(opts.Workers, len(polished), func(i int) {
+		m.improve(polished[i].s, polished[i].cost, packLP, opts, nil)
+	})
 	var best *solution
-	for _, c := range cands[:min(top, len(cands))] {
-		m.improve(c.s, c.cost, packLP, opts, nil)
+	for _, c := range polished {
 		if best == nil || m.better(c.s, best) {
 			best = c.s
 		}
@@ -195,8 +214,7 @@ func (m *model) priceCost(pi []float64, w float64) costFunc {
 // solveWith chooses replicas (starting from the LP's shares when alloc is
 // set), packs every group, and moves replicas off groups over their max.
 func (m *model) solveWith(name string, cost costFunc, alloc [][]float64, pack packer, opts Options, refine bool) *solution {
-	s := &solution{reps: make([][]int, len(m.classes)), gpus: make([][]gpuAlloc, len(m.groups)),
-		unplaced: map[int]string{}, strategy: name}
+	s := newSolution(m, name)
 	blocked := make([]bool, len(m.groups))
 	for ci, cm := range m.classes {
 		s.reps[ci] = make([]int, len(cm.cands))
@@ -381,7 +399,7 @@ func (m *model) repair(s *solution, cost costFunc, blocked []bool, pack packer, 
 	changed := false
 	dirty := make([]bool, len(m.groups))
 	for _, g := range m.groups {
-		excess := float64(len(s.gpus[g.idx])) - g.maxGPUs
+		excess := float64(len(s.gpus[g.idx])) - m.maxGPUs(s, g)
 		if excess <= 0 {
 			continue
 		}
@@ -496,8 +514,7 @@ func (m *model) boundWithout(unplaced []Unplaced, target float64, opts Options, 
 // current replicas on the same nodegroup and slice, less those it no longer
 // needs (most expensive first), and is topped up like any other class.
 func (m *model) keepSolution(cost costFunc, opts Options) *solution {
-	s := &solution{reps: make([][]int, len(m.classes)), gpus: make([][]gpuAlloc, len(m.groups)),
-		unplaced: map[int]string{}, strategy: "lp-guided+keep"}
+	s := newSolution(m, "lp-guided+keep")
 	for ci, cm := range m.classes {
 		s.reps[ci] = make([]int, len(cm.cands))
 	}
@@ -717,4 +734,32 @@ func (m *model) better(a, b *solution) bool {
 // plan that only adds needs no comparison with keeping what runs.
 func disrupts(c Changes) bool {
 	return c.ReplicasMoved > 0 || c.ReplicasGone > 0 || len(c.LayoutsChanged) > 0 || len(c.NodesRemoved) > 0
+}
+
+// parallel runs f(0..n-1) on up to workers goroutines and waits. Each f(i)
+// writes only its own result, so the outcome does not depend on the
+// schedule.
+func parallel(workers, n int, f func(i int)) {
+	if workers <= 1 || n <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < min(workers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }

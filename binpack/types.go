@@ -1,6 +1,7 @@
 package binpack
 
 import (
+	"runtime"
 	"time"
 
 	"github.com/headroom-dev/headroom/binpack/catalog"
@@ -69,6 +70,10 @@ type Options struct {
 	// ImprovePasses caps the passes of the node-removal local search
 	// (default 3).
 	ImprovePasses int `json:"improvePasses,omitempty"`
+	// Workers is how many roundings run at once (default GOMAXPROCS; 1
+	// runs everything on the caller's goroutine). The plan is the same
+	// for any value.
+	Workers int `json:"workers,omitempty"`
 }
 
 // DefaultBoundIterations is the default cap on lower-bound iterations.
@@ -83,6 +88,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ImprovePasses <= 0 {
 		o.ImprovePasses = 3
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	return o
 }
