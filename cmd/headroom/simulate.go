@@ -214,12 +214,7 @@ func runSimulate(ctx context.Context, a *app, f simulateFlags) error {
 func policyLabel(dir string) string { return filepath.Base(filepath.Clean(dir)) }
 
 // readTrace reads a CSV trace, or a Prometheus query_range JSON response.
-func readTrace(path string) (*trace.Trace, error) {
-	if strings.HasSuffix(strings.ToLower(path), ".json") {
-		return trace.ReadPromFile(path, trace.ReadOptions{})
-	}
-	return trace.ReadFile(path, trace.ReadOptions{})
-}
+func readTrace(path string) (*trace.Trace, error) { return simulations.ReadTrace(path) }
 
 // isTerminal reports whether w is a character device (a terminal), where a
 // progress bar belongs; pipes and files get none.

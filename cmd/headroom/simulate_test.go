@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,5 +109,29 @@ func TestSimulateScenario(t *testing.T) {
 	}
 	if !strings.Contains(out, "static-peak") || strings.Contains(out, "clairvoyant") {
 		t.Errorf("scenario baselines not run as asked:\n%s", out)
+	}
+}
+
+// A saved Prometheus query_range response is a trace too.
+func TestSimulatePromJSONTrace(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"class":"reader-base"},"values":[`)
+	for i := 0; i < 20; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `[%d,"%d"]`, 1700000000+60*i, 200+10*i)
+	}
+	b.WriteString(`]}]}}`)
+	path := filepath.Join(t.TempDir(), "rates.json")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runSimCLI(t, "simulate", "--trace", path, "--policy", "../../simulations/testdata/policies/two-readers", "--baseline", "hpa-ca")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, " flow ") || !strings.Contains(out, "reader-base") {
+		t.Errorf("output:\n%s", out)
 	}
 }
