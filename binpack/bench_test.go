@@ -122,3 +122,30 @@ func BenchmarkReplanChanged(b *testing.B) {
 	b.ReportMetric(float64(len(plan.Changes.LayoutsChanged)), "repartitions")
 	b.ReportMetric(plan.Gap*100, "gap%")
 }
+
+// BenchmarkBound times the lower bound alone (column generation).
+func BenchmarkBound(b *testing.B) {
+	for _, spec := range []GenerateSpec{{Classes: 200, GPUs: 1000, Seed: 1}, {Classes: 2000, GPUs: 10000, Seed: 1}} {
+		b.Run(fmt.Sprintf("classes=%d", spec.Classes), func(b *testing.B) {
+			p := Generate(spec)
+			m, err := compile(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			opts := p.Options.withDefaults()
+			ffd := m.solveWith("ffd", m.listCost, nil, packFFD, opts, false)
+			target := m.cost(ffd)
+			b.ResetTimer()
+			var br boundResult
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				br = m.bound(target, opts, nil)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(br.iters), "rounds")
+			b.ReportMetric(float64(br.pivots), "pivots")
+			b.ReportMetric(br.value, "bound$/h")
+		})
+	}
+}

@@ -22,6 +22,7 @@ type tableau struct {
 	basis  []int     // basic column of each row
 	ident  []int     // the initial identity column of each row
 	pivots int
+	nz     []int // scratch: nonzero columns of the pivot row
 }
 
 const (
@@ -148,6 +149,14 @@ func (t *tableau) pivot(r, e int) {
 	}
 	t.rhs[r] *= inv
 	pr[e] = 1
+	// The pivot row's nonzeros, once: the row updates below touch only them.
+	nz := t.nz[:0]
+	for j, v := range pr {
+		if v != 0 {
+			nz = append(nz, j)
+		}
+	}
+	t.nz = nz
 	for i, row := range t.rows {
 		if i == r {
 			continue
@@ -156,10 +165,9 @@ func (t *tableau) pivot(r, e int) {
 		if f == 0 {
 			continue
 		}
-		for j, v := range pr {
-			if v != 0 {
-				row[j] -= f * v
-			}
+		row = row[:len(pr)]
+		for _, j := range nz {
+			row[j] -= f * pr[j]
 		}
 		row[e] = 0
 		t.rhs[i] -= f * t.rhs[r]
@@ -168,10 +176,8 @@ func (t *tableau) pivot(r, e int) {
 		}
 	}
 	f := t.red[e]
-	for j, v := range pr {
-		if v != 0 {
-			t.red[j] -= f * v
-		}
+	for _, j := range nz {
+		t.red[j] -= f * pr[j]
 	}
 	t.red[e] = 0
 	t.basis[r] = e
