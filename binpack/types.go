@@ -61,8 +61,8 @@ type Options struct {
 	// Deadline stops the lower-bound search early; zero means none. The
 	// solver still returns a plan and the best bound found so far.
 	Deadline time.Time `json:"-"`
-	// BoundIterations caps the subgradient iterations of the lower bound
-	// (default 400).
+	// BoundIterations caps the column-generation rounds of the lower bound
+	// (default DefaultBoundIterations).
 	BoundIterations int `json:"boundIterations,omitempty"`
 	// RepairRounds caps the rounds that move replicas off nodegroups over
 	// their max size (default 8).
@@ -77,7 +77,7 @@ type Options struct {
 }
 
 // DefaultBoundIterations is the default cap on lower-bound iterations.
-const DefaultBoundIterations = 400
+const DefaultBoundIterations = 1000
 
 func (o Options) withDefaults() Options {
 	if o.BoundIterations <= 0 {
