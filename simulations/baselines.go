@@ -81,7 +81,7 @@ func (o HPAOptions) withDefaults() HPAOptions {
 func NewHPACA(o HPAOptions) ControllerFactory {
 	o = o.withDefaults()
 	return func(env Env) (Controller, error) {
-		h := &hpaca{env: env, o: o, replicas: map[string]int{}, recs: map[string][]rec{},
+		h := &hpaca{env: env, o: o, replicas: map[string]int{}, recs: map[string][]rec{}, target: map[string]policies.ServiceProfile{},
 			unneeded: map[string]time.Time{}, shr: newShrinker(env)}
 		return h, nil
 	}
@@ -96,7 +96,8 @@ type hpaca struct {
 	env      Env
 	o        HPAOptions
 	replicas map[string]int
-	recs     map[string][]rec // HPA recommendations, for stabilization
+	recs     map[string][]rec                   // HPA recommendations, for stabilization
+	target   map[string]policies.ServiceProfile // the slice each class's target is set for
 	lastHPA  time.Time
 	lastCA   time.Time
 	lastAdd  time.Time
@@ -156,9 +157,12 @@ func (h *hpaca) hpa(ctx context.Context, now time.Time) error {
 		}
 		// The per-replica target is set for the slowest slice a replica may
 		// land on, as an SRE would for a Deployment spread over hardware.
-		prof, ok := slowest(h.env, mc)
+		prof, ok := h.target[st.Class]
 		if !ok {
-			prof = mc.Spec.Profiles[0]
+			if prof, ok = slowest(h.env, mc); !ok {
+				prof = mc.Spec.Profiles[0]
+			}
+			h.target[st.Class] = prof
 		}
 		conc := float64(max(prof.Concurrency, 1))
 		metric, target := st.Rate, h.o.Utilization*conc/prof.ServiceTime.Mean.Seconds()
