@@ -69,6 +69,13 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 	ffd := m.solveWith("ffd", m.listCost, nil, packFFD, opts, false)
 	ffdCost := m.cost(ffd)
 	target := ffdCost
+	if len(ffd.unplaced) > 0 || m.overMax(ffd) {
+		// A partial baseline may cost less than the LP optimum; the bound
+		// needs a target (and big-M) above it.
+		for _, g := range m.groups {
+			target += m.gpuCap(g) * g.gpuPrice
+		}
+	}
 	if target <= 0 {
 		target = 1
 	}
