@@ -355,3 +355,36 @@ func TestWorkersDoNotChangeThePlan(t *testing.T) {
 		}
 	}
 }
+
+// TestPropertyStable: for random demands, re-planning from the plan with
+// the same demand changes nothing and costs the same.
+func TestPropertyStable(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		p := smallProblem()
+		for i := range p.Classes {
+			c := &p.Classes[i]
+			if c.Rate > 0 {
+				c.Rate = rapid.Float64Range(0, 2000).Draw(rt, c.Name+"-rate")
+			} else {
+				c.Replicas = rapid.IntRange(0, 10).Draw(rt, c.Name+"-replicas")
+			}
+		}
+		first, err := Solve(p)
+		if err != nil {
+			return // partial plans are covered elsewhere
+		}
+		q := *p
+		q.Current = &State{Nodes: first.Nodes}
+		again, err := Solve(&q)
+		if err != nil {
+			rt.Fatalf("re-plan: %v", err)
+		}
+		ch := again.Changes
+		if ch.ReplicasMoved+ch.ReplicasAdded+ch.ReplicasGone+len(ch.LayoutsChanged)+len(ch.NodesAdded)+len(ch.NodesRemoved) != 0 {
+			rt.Fatalf("re-plan of an unchanged demand changes %+v", ch)
+		}
+		if math.Abs(again.CostPerHour-first.CostPerHour) > 1e-6 {
+			rt.Fatalf("re-plan costs %.4f, plan %.4f", again.CostPerHour, first.CostPerHour)
+		}
+	})
+}
