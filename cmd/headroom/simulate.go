@@ -25,6 +25,7 @@ type simulateFlags struct {
 	noBound                                              bool
 	hpaMetric                                            string
 	hpaUtil                                              float64
+	world                                                simulations.WorldOptions
 }
 
 func newSimulateCmd(a *app) *cobra.Command {
@@ -62,6 +63,11 @@ times (shifted) or multiplies a rate trace.`,
 	fl.BoolVar(&f.noBound, "no-bound", false, "do not run the clairvoyant bound")
 	fl.StringVar(&f.hpaMetric, "hpa-metric", "rps", "HPA baseline metric per replica: rps or inflight")
 	fl.Float64Var(&f.hpaUtil, "hpa-utilization", 0.7, "HPA baseline target as a share of a replica's capacity")
+	fl.Float64Var(&f.world.SpotInterruptionsPerHour, "spot-interruptions", 0, "spot interruptions per node-hour (default 0.02; negative: none)")
+	fl.Float64Var(&f.world.SpotShortfall, "spot-shortfall", 0, "probability a spot launch finds no capacity (default 0.05; negative: never)")
+	fl.DurationVar(&f.world.ScrapeInterval, "scrape-interval", 0, "metrics scrape interval (default 15s)")
+	fl.DurationVar(&f.world.QueueTimeout, "queue-timeout", 0, "how long a request may wait for a replica (default 30s)")
+	fl.DurationVar(&f.world.ImagePull, "image-pull", 0, "image pull time on a node without the image (default 30s)")
 	return cmd
 }
 
@@ -179,7 +185,7 @@ func runSimulate(ctx context.Context, a *app, f simulateFlags) error {
 		fac, _ := simulations.Baseline(b, simulations.HPAOptions{Metric: f.hpaMetric, Utilization: f.hpaUtil})
 		cs = append(cs, simulations.Contender{PolicyName: policyLabel(f.policies[0]), Policy: pols[0], Controller: fac})
 	}
-	opts := simulations.CompareOptions{Contenders: cs, Workload: wl, Seed: f.seed, Mode: mode, NoBound: f.noBound}
+	opts := simulations.CompareOptions{Contenders: cs, Workload: wl, Seed: f.seed, Mode: mode, NoBound: f.noBound, World: f.world}
 	if isTerminal(a.stderr) {
 		opts.Progress = progressBar(a.stderr)
 	}

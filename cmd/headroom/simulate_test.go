@@ -84,6 +84,7 @@ func TestSimulateBadInput(t *testing.T) {
 		{"bad baseline", []string{"--trace", azureConv, "--baseline", "karpenter"}, "unknown baseline"},
 		{"bad mode", []string{"--trace", azureConv, "--mode", "fast"}, "unknown mode"},
 		{"bad scale", []string{"--trace", azureConv, "--scale", "1.5"}, "whole copies"},
+		{"bad duration", []string{"--trace", azureConv, "--scrape-interval", "soon"}, "scrape-interval"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := append([]string{"simulate", "--policy", "../../examples/reference", "--report", report}, c.args...)
