@@ -336,3 +336,92 @@ func emptiest(snap scaler.ClusterState, ng string, shr *shrinker) []scaler.Node 
 	})
 	return out
 }
+
+// ---- analytic lower bound ----
+
+// LowerBound returns a cost no controller can go below on this workload,
+// computed, not simulated: for every step of the workload's rate series,
+// each class needs at least the replicas its rate needs on its fastest
+// profile (sized like the bound, for target % within the SLO) and each
+// replica costs at least the cheapest price per fitting slice of any
+// nodegroup it may use; the cluster pays at least its nodegroups'
+// minimum sizes. Step cost = max(minimum nodes, replicas x cheapest slice),
+// summed over the steps. It ignores boot and load delays, bin-packing and
+// whole nodes, so it is below what any real run costs; the clairvoyant
+// run shows how close a perfect-foresight controller gets in the world.
+func LowerBound(env Env, wl *Workload, target float64) float64 {
+	if target <= 0 {
+		target = DefaultBoundTarget
+	}
+	fixed := 0.0
+	for _, ng := range env.Policy.NodeGroups {
+		if it, ok := env.Catalog.Instance(ng.Spec.InstanceType); ok {
+			fixed += float64(ng.Spec.Size.Min) * it.Price(ng.Spec.CapacityType)
+		}
+	}
+	type cls struct {
+		mc      *policies.ModelClass
+		fastest policies.ServiceProfile
+		slot    float64 // cheapest $/h per fitting slice
+		memo    map[float64]int
+	}
+	var cs []cls
+	for _, name := range wl.Classes {
+		mc, _ := env.Policy.Class(name)
+		k := cls{mc: mc, slot: math.Inf(1), memo: map[float64]int{}}
+		best := 0.0
+		for _, ng := range env.Policy.NodeGroups {
+			if !classMayRun(mc, &ng) {
+				continue
+			}
+			it, _ := env.Catalog.Instance(ng.Spec.InstanceType)
+			for _, p := range mc.Spec.Profiles {
+				if p.GPU != it.GPU {
+					continue
+				}
+				n := 0
+				for _, s := range env.NodeTemplates[ng.Name] {
+					if s.Profile == p.Profile && slotFits(env, mc, ng.Name, s) {
+						n++
+					}
+				}
+				if n == 0 {
+					continue
+				}
+				k.slot = math.Min(k.slot, it.Price(ng.Spec.CapacityType)/float64(n))
+				if c := float64(max(p.Concurrency, 1)) / p.ServiceTime.Mean.Seconds(); c > best {
+					best, k.fastest = c, p
+				}
+			}
+		}
+		if math.IsInf(k.slot, 1) {
+			k.slot = 0
+		}
+		cs = append(cs, k)
+	}
+	hours := wl.Step.Hours()
+	steps := 0
+	if len(wl.Rates) > 0 {
+		steps = len(wl.Rates[0])
+	}
+	total := 0.0
+	for i := 0; i < steps; i++ {
+		dt := hours
+		if end := time.Duration(i+1) * wl.Step; end > wl.Duration {
+			dt = (wl.Duration - time.Duration(i)*wl.Step).Hours()
+		}
+		reps := 0.0
+		for c := range cs {
+			k := &cs[c]
+			rate := wl.Rates[c][i]
+			n, ok := k.memo[rate]
+			if !ok {
+				n = need(k.mc, k.fastest, rate, target)
+				k.memo[rate] = n
+			}
+			reps += float64(n) * k.slot
+		}
+		total += math.Max(fixed, reps) * dt
+	}
+	return round6(total)
+}

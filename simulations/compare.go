@@ -37,6 +37,9 @@ type Comparison struct {
 	Duration string    `json:"duration"`
 	Seed     uint64    `json:"seed"`
 	Runs     []*Result `json:"runs"`
+	// LowerBound is the analytic cost floor of the first policy's fleet on
+	// this workload (see LowerBound); 0 with NoBound.
+	LowerBound float64 `json:"lowerBound,omitempty"`
 }
 
 // Compare runs every contender (and the bound) with the same seed, so all
@@ -60,6 +63,13 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 		}
 		cmp.Runs = append(cmp.Runs, r)
 	}
+	if !o.NoBound && len(cs) > 0 {
+		lb, err := lowerBoundOf(cs[0].Policy, o.Workload, o.World, o.BoundTarget)
+		if err != nil {
+			return nil, err
+		}
+		cmp.LowerBound = lb
+	}
 	if !o.NoBound && len(cmp.Runs) > 0 {
 		bound := cmp.Runs[len(cmp.Runs)-1]
 		if bound.Cost > 0 {
@@ -69,4 +79,17 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 		}
 	}
 	return cmp, nil
+}
+
+func lowerBoundOf(p *policies.Policy, wl *Workload, wo WorldOptions, target float64) (float64, error) {
+	cat, err := p.Catalog()
+	if err != nil {
+		return 0, fmt.Errorf("policy catalog: %w", err)
+	}
+	w, err := newWorld(p, cat, wo.withDefaults(), wl.Start, 0)
+	if err != nil {
+		return 0, err
+	}
+	env := Env{Policy: p, Catalog: cat, NodeTemplates: w.templates()}
+	return LowerBound(env, wl, target), nil
 }

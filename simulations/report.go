@@ -27,7 +27,11 @@ func label(c *Comparison, i int) string {
 // WriteTable prints the comparison as terminal tables: one row per run,
 // then attainment per class side by side.
 func WriteTable(w io.Writer, c *Comparison) error {
-	fmt.Fprintf(w, "workload: %s, %s from %s, seed %d\n\n", c.Workload, c.Duration, c.Start.UTC().Format("2006-01-02 15:04"), c.Seed)
+	fmt.Fprintf(w, "workload: %s, %s from %s, seed %d\n", c.Workload, c.Duration, c.Start.UTC().Format("2006-01-02 15:04"), c.Seed)
+	if c.LowerBound > 0 {
+		fmt.Fprintf(w, "analytic cost floor: $%.2f (no run can cost less; the clairvoyant run is the bound runs are compared to)\n", c.LowerBound)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "run\tpolicy\tmode\twithin SLO\tworst p95/SLO\ttimeouts\tdrops\tinterrupted\tcost $\t$/h\tvs bound\tGPU mem\trepart\tdrains\tspot int\t")
 	for i, r := range c.Runs {

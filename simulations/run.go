@@ -129,13 +129,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	w.stats.timeline.Step = time.Duration(int64(w.stats.chartEvery) * scrape)
 
 	env := Env{Metrics: simMetrics{w}, Cluster: simCluster{w}, Cloud: simCloud{w}, Policy: o.Policy,
-		Catalog: o.Catalog, Start: wl.Start, Workload: wl, Scrape: wo.ScrapeInterval, NodeTemplates: map[string][]SlotTemplate{}}
-	for g := range w.ngs {
-		ng := &w.ngs[g]
-		for _, s := range w.buildSlots(g, ng.defaultMIGOrLayout()) {
-			env.NodeTemplates[ng.name] = append(env.NodeTemplates[ng.name], SlotTemplate{GPU: s.gpu, Profile: s.profile, UsableMiB: s.usable})
-		}
-	}
+		Catalog: o.Catalog, Start: wl.Start, Workload: wl, Scrape: wo.ScrapeInterval, NodeTemplates: w.templates()}
 	ctrl, err := o.Controller(env)
 	if err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
@@ -272,6 +266,19 @@ func (w *World) initial(ctrl Controller, env Env) {
 	}
 	w.runScheduler(true)
 	w.stats.initial = false
+}
+
+// templates returns the GPU instances (or CPU slots) of a new node of
+// every nodegroup, in its default layout.
+func (w *World) templates() map[string][]SlotTemplate {
+	out := map[string][]SlotTemplate{}
+	for g := range w.ngs {
+		ng := &w.ngs[g]
+		for _, s := range w.buildSlots(g, ng.defaultMIGOrLayout()) {
+			out[ng.name] = append(out[ng.name], SlotTemplate{GPU: s.gpu, Profile: s.profile, UsableMiB: s.usable})
+		}
+	}
+	return out
 }
 
 func (w *World) costSoFar() float64 {
