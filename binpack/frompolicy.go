@@ -95,7 +95,7 @@ func groupFromPolicy(ng *policies.NodeGroup, cat *catalog.Catalog) (NodeGroup, b
 			return g, false, fmt.Errorf("nodegroup %q: instance type %q has no GPU", ng.Name, s.InstanceType)
 		}
 		gpu, _ := cat.GPU(it.GPU)
-		l, ok := policies.LayoutFor(gpu, s.GPU.Layout.Devices)
+		l, ok := gpu.LayoutFor(s.GPU.Layout.Devices)
 		if !ok {
 			return g, false, fmt.Errorf("nodegroup %q: layout %s does not fit a %s", ng.Name, s.GPU.Layout.Name, gpu.Name)
 		}

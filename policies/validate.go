@@ -324,57 +324,9 @@ func (v *validator) checkLayout(ng *NodeGroup, gpu *catalog.GPU, l *NamedLayout)
 		add("spec.gpu.layout.devices", "%s needs %d compute slices; one %s has %d", formatCounts(l.Devices), compute, gpu.Name, catalog.ComputeSlices)
 		return
 	}
-	if _, found := LayoutFor(gpu, l.Devices); !found {
+	if _, found := gpu.LayoutFor(l.Devices); !found {
 		add("spec.gpu.layout.devices", "%s cannot be placed on one %s: the instances' memory slices overlap at every allowed start (see `headroom catalog`)", formatCounts(l.Devices), gpu.Name)
 	}
-}
-
-// LayoutFor returns a legal placement on gpu of exactly the given instance
-// counts (mig-parted's mig-devices form), if one exists. It backtracks over
-// the allowed starts, largest instances first; a GPU has 8 memory slices,
-// so the search is tiny.
-func LayoutFor(gpu *catalog.GPU, counts map[string]int) (catalog.Layout, bool) {
-	var want []catalog.Profile
-	compute := 0
-	for _, name := range slices.Sorted(maps.Keys(counts)) {
-		p, ok := gpu.Profile(name)
-		if !ok || p.Memory == 0 || counts[name] < 0 {
-			return nil, false
-		}
-		for range counts[name] {
-			want = append(want, p)
-			compute += p.Compute
-		}
-	}
-	if compute > catalog.ComputeSlices || len(want) > catalog.MemorySlices {
-		return nil, false
-	}
-	slices.SortStableFunc(want, func(a, b catalog.Profile) int { return b.Memory - a.Memory })
-	var l catalog.Layout
-	var place func(i int, used uint16) bool
-	place = func(i int, used uint16) bool {
-		if i == len(want) {
-			return true
-		}
-		p := want[i]
-		for _, s := range p.Starts {
-			mask := uint16((1<<p.Memory)-1) << s
-			if s+p.Memory > catalog.MemorySlices || used&mask != 0 {
-				continue
-			}
-			l = append(l, catalog.Placement{Profile: p.Name, Start: s})
-			if place(i+1, used|mask) {
-				return true
-			}
-			l = l[:len(l)-1]
-		}
-		return false
-	}
-	if !place(0, 0) {
-		return nil, false
-	}
-	slices.SortFunc(l, func(a, b catalog.Placement) int { return a.Start - b.Start })
-	return l, gpu.ValidateLayout(l) == nil
 }
 
 func migNames(g *catalog.GPU) []string {

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -157,4 +158,52 @@ func (g *GPU) Place(l Layout, profile string) (Layout, bool) {
 		}
 	}
 	return nil, false
+}
+
+// LayoutFor finds a legal layout holding exactly counts[profile] instances
+// of each profile (the form of a mig-parted `mig-devices` entry or a
+// mig-fixed nodegroup's layout), placing the largest instances first and
+// backtracking over starts, so it finds one whenever one exists. ok is false
+// for unknown profiles, negative counts or counts that fit no layout.
+func (g *GPU) LayoutFor(counts map[string]int) (l Layout, ok bool) {
+	var want []Profile
+	compute := 0
+	for _, name := range slices.Sorted(maps.Keys(counts)) {
+		p, found := g.Profile(name)
+		if !found || p.Memory == 0 || counts[name] < 0 {
+			return nil, false
+		}
+		for range counts[name] {
+			want = append(want, p)
+			compute += p.Compute
+		}
+	}
+	if compute > ComputeSlices || len(want) > MemorySlices {
+		return nil, false
+	}
+	slices.SortStableFunc(want, func(a, b Profile) int { return b.Memory - a.Memory })
+	var place func(i int, used uint16) bool
+	place = func(i int, used uint16) bool {
+		if i == len(want) {
+			return true
+		}
+		p := want[i]
+		for _, s := range p.Starts {
+			mask := sliceMask(s, p.Memory)
+			if s+p.Memory > MemorySlices || used&mask != 0 {
+				continue
+			}
+			l = append(l, Placement{Profile: p.Name, Start: s})
+			if place(i+1, used|mask) {
+				return true
+			}
+			l = l[:len(l)-1]
+		}
+		return false
+	}
+	if !place(0, 0) {
+		return nil, false
+	}
+	slices.SortFunc(l, func(a, b Placement) int { return a.Start - b.Start })
+	return l, g.ValidateLayout(l) == nil
 }
