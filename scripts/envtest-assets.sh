@@ -43,8 +43,10 @@ fi
 mkdir -p "$dir"
 # One build at a time per cache: a second caller waits for the first and then
 # finds the binary.
-exec 9>"$dir/.lock"
-flock 9
+if command -v flock >/dev/null; then
+  exec 9>"$dir/.lock"
+  flock 9
+fi
 
 if [ ! -x "$dir/kube-apiserver" ]; then
   echo "envtest-assets: building kube-apiserver v$K8S_VERSION from the Go module proxy into $dir (about 10 minutes on 2 cores, once)" >&2

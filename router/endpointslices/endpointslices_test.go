@@ -201,6 +201,20 @@ func (a api) setReady(ns, name, ip string, ready bool) {
 	}
 }
 
+// relabel moves a slice to another service.
+func (a api) relabel(ns, name, svc string) {
+	a.t.Helper()
+	es := a.client.DiscoveryV1().EndpointSlices(ns)
+	s, err := es.Get(a.t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		a.t.Fatalf("getting endpointslice %s/%s: %v", ns, name, err)
+	}
+	s.Labels[discoveryv1.LabelServiceName] = svc
+	if _, err := es.Update(a.t.Context(), s, metav1.UpdateOptions{}); err != nil {
+		a.t.Fatalf("updating endpointslice %s/%s: %v", ns, name, err)
+	}
+}
+
 func (a api) delete(ns, name string) {
 	a.t.Helper()
 	if err := a.client.DiscoveryV1().EndpointSlices(ns).Delete(a.t.Context(), name, metav1.DeleteOptions{}); err != nil {
@@ -256,6 +270,10 @@ func testSourceFollowsSlices(t *testing.T, env *envtest.Env) {
 	rec.wait(t, "a/v1", []string{"10.0.0.1:8000", "10.0.0.2:8000"})
 	a.delete(ml, "reader-b-1")
 	rec.wait(t, "b/v1", nil)
+	// A slice relabelled to another service leaves the watch's label
+	// selector: the server sends a deletion, and its addresses go.
+	a.relabel(ml, "reader-a-1", "reader-z")
+	rec.wait(t, "a/v1", nil)
 
 	// The slice of reader-a in the other namespace never leaked into a/v1,
 	// and b/v1's watch saw none of a/v1's changes: once at sync, once at
