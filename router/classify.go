@@ -49,6 +49,17 @@ func NewClassifier(c ClassifyConfig) *Classifier {
 // NeedsBody reports whether a body source is configured.
 func (k *Classifier) NeedsBody() bool { return k.needBody }
 
+// HeaderNames lists the headers the sources read.
+func (k *Classifier) HeaderNames() []string {
+	var ns []string
+	for _, s := range append(append([]Source{}, k.class...), k.version...) {
+		if s.From == "header" {
+			ns = append(ns, s.Name)
+		}
+	}
+	return ns
+}
+
 // NeedsQuery reports whether a query source is configured (the router
 // parses the query only then).
 func (k *Classifier) NeedsQuery() bool { return k.needQuery }

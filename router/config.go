@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -82,6 +83,11 @@ type ServerConfig struct {
 	DrainDelay Duration `json:"drainDelay"`
 	// DisableAccessLog turns the per-request access log off.
 	DisableAccessLog bool `json:"disableAccessLog,omitempty"`
+	// Engine is the HTTP implementation: "nethttp" (default: Go's
+	// net/http, streams responses, cancels on client disconnect) or
+	// "fasthttp" (github.com/valyala/fasthttp: far less CPU per request,
+	// buffers responses whole).
+	Engine string `json:"engine,omitempty"`
 }
 
 // ClassifyConfig lists the sources of the class and of the version, tried in
@@ -257,6 +263,9 @@ func (c *Config) Default() {
 	setDur(&s.WriteTimeout, 120*time.Second)
 	setDur(&s.IdleTimeout, 120*time.Second)
 	setDur(&s.ShutdownGrace, 30*time.Second)
+	if s.Engine == "" {
+		s.Engine = EngineNetHTTP
+	}
 	if len(c.Classify.Class) == 0 {
 		c.Classify.Class = []Source{{From: "header", Name: "X-Model-Class"}, {From: "body", Field: "model"}}
 	}
@@ -325,8 +334,11 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen %q: %v", c.Listen, err)
 	}
-	if c.Server.MaxBodyBytes < 0 {
-		add("server.maxBodyBytes must be positive")
+	if c.Server.MaxBodyBytes < 0 || c.Server.MaxBodyBytes > math.MaxInt32 {
+		add("server.maxBodyBytes must be positive and under 2 GiB")
+	}
+	if e := c.Server.Engine; e != EngineNetHTTP && e != EngineFastHTTP {
+		add("server.engine %q: want %s or %s", e, EngineNetHTTP, EngineFastHTTP)
 	}
 	for i, s := range c.Classify.Class {
 		validateSource(fmt.Sprintf("classify.class[%d]", i), s, add)

@@ -65,6 +65,11 @@ type Router struct {
 	budget     *RetryBudget
 	retryOn    map[int]bool
 	draining   atomic.Bool
+
+	// fasthttp engine: its clients, and the request headers that
+	// authentication and classification read.
+	fast        fastClients
+	headerNames []string
 }
 
 type classState struct {
@@ -110,6 +115,7 @@ func New(o Options) (*Router, error) {
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
+	r.headerNames = append([]string{c.Auth.Header}, r.classifier.HeaderNames()...)
 	if r.transport == nil {
 		r.transport = NewPoolTransport()
 	}
@@ -234,7 +240,7 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request) {
 	ctx, span := r.tracer.Start(r.propagator.Extract(req.Context(), propagation.HeaderCarrier(req.Header)),
 		"router", trace.WithSpanKind(trace.SpanKindServer))
 	defer func() {
-		r.finish(x, req, span)
+		r.finish(x, req.Method, req.URL.EscapedPath, req.RemoteAddr, span)
 		span.End()
 	}()
 	if err := r.serve(ctx, w, req, x); err != nil {
@@ -247,7 +253,9 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-func (r *Router) finish(x *exchange, req *http.Request, span trace.Span) {
+// finish records the exchange in the metrics, the span and the access log;
+// path is a function so it is only computed when the log is on.
+func (r *Router) finish(x *exchange, method string, path func() string, remote string, span trace.Span) {
 	d := r.now().Sub(x.start)
 	code := strconv.Itoa(x.status)
 	r.metrics.Duration.WithLabelValues(x.class, x.tenant, code).Observe(d.Seconds())
@@ -271,8 +279,8 @@ func (r *Router) finish(x *exchange, req *http.Request, span trace.Span) {
 	// The access log carries no header, query or body content: keys travel
 	// in headers and prompts in bodies. The path is logged, its query is not.
 	fields := []zap.Field{
-		zap.String("method", req.Method),
-		zap.String("path", truncate(req.URL.EscapedPath(), 256)),
+		zap.String("method", method),
+		zap.String("path", truncate(path(), 256)),
 		zap.String("class", x.class),
 		zap.String("version", x.version),
 		zap.String("tenant", x.tenant),
@@ -282,7 +290,7 @@ func (r *Router) finish(x *exchange, req *http.Request, span trace.Span) {
 		zap.Int("attempts", x.attempts),
 		zap.String("endpoint", x.endpoint),
 		zap.Int64("bytes", x.bytes),
-		zap.String("remote", hostOnly(req.RemoteAddr)),
+		zap.String("remote", hostOnly(remote)),
 	}
 	if x.errCode != "" {
 		fields = append(fields, zap.String("error", x.errCode))
@@ -311,16 +319,36 @@ func (r *Router) serve(ctx context.Context, w http.ResponseWriter, req *http.Req
 	if err != nil {
 		return err
 	}
+	a, err := r.admit(ctx, tenant, route, x)
+	if err != nil {
+		return err
+	}
+	defer a.done()
+	return r.forward(a.ctx, w, req, body, a.cs, a.vs, tenant, x)
+}
+
+// admission is a request let through to forwarding: its class, version and
+// deadline; done gives back its queue slot and tenant slot.
+type admission struct {
+	ctx  context.Context
+	cs   *classState
+	vs   *versionState
+	done func()
+}
+
+// admit resolves the route, applies the tenant's limits and waits in the
+// class's fair queue. Both serving engines share it.
+func (r *Router) admit(ctx context.Context, tenant *Tenant, route Route, x *exchange) (admission, error) {
 	cs := r.classes[route.Class]
 	if cs == nil {
-		return &RequestError{Status: http.StatusNotFound, Code: "unknown_model",
+		return admission{}, &RequestError{Status: http.StatusNotFound, Code: "unknown_model",
 			Message: "no model class by that name"}
 	}
 	x.class = cs.name
 	var vs *versionState
 	if route.Version != "" {
 		if vs = cs.byName[route.Version]; vs == nil {
-			return &RequestError{Status: http.StatusNotFound, Code: "unknown_version",
+			return admission{}, &RequestError{Status: http.StatusNotFound, Code: "unknown_version",
 				Message: "model class " + cs.name + " has no version by that name"}
 		}
 	} else {
@@ -328,42 +356,45 @@ func (r *Router) serve(ctx context.Context, w http.ResponseWriter, req *http.Req
 	}
 	x.version = vs.name
 	if !tenant.Allows(cs.name) {
-		return &RequestError{Status: http.StatusForbidden, Code: "forbidden",
+		return admission{}, &RequestError{Status: http.StatusForbidden, Code: "forbidden",
 			Message: "the API key's tenant may not use model class " + cs.name}
 	}
 	if tenant.limiter != nil {
 		if ok, wait := tenant.limiter.Take(r.now()); !ok {
 			r.metrics.Shed.WithLabelValues(cs.name, "rate_limit").Inc()
-			return &RequestError{Status: http.StatusTooManyRequests, Code: "rate_limited",
+			return admission{}, &RequestError{Status: http.StatusTooManyRequests, Code: "rate_limited",
 				Message: "the tenant's request rate is over its limit", RetryAfter: wait}
 		}
 	}
 	if !tenant.acquire() {
 		r.metrics.Shed.WithLabelValues(cs.name, "tenant_concurrency").Inc()
-		return &RequestError{Status: http.StatusTooManyRequests, Code: "concurrency_limited",
+		return admission{}, &RequestError{Status: http.StatusTooManyRequests, Code: "concurrency_limited",
 			Message: "the tenant has too many requests in flight", RetryAfter: time.Second}
 	}
-	defer tenant.release()
 	cs.inFlight.Inc()
-	defer cs.inFlight.Dec()
-
 	ctx, cancel := context.WithTimeout(ctx, cs.cfg.Timeout.D())
-	defer cancel()
 	qStart := r.now()
-	err = cs.queue.Acquire(ctx, tenant.Name, tenant.Weight, cs.cfg.QueueTimeout.D())
+	err := cs.queue.Acquire(ctx, tenant.Name, tenant.Weight, cs.cfg.QueueTimeout.D())
 	x.queued = r.now().Sub(qStart)
 	cs.queueHist.Observe(x.queued.Seconds())
 	if err != nil {
+		cancel()
+		cs.inFlight.Dec()
+		tenant.release()
 		reason := "queue_full"
 		if errors.Is(err, ErrQueueTimeout) {
 			reason = "queue_timeout"
 		}
 		r.metrics.Shed.WithLabelValues(cs.name, reason).Inc()
-		return &RequestError{Status: http.StatusServiceUnavailable, Code: reason,
+		return admission{}, &RequestError{Status: http.StatusServiceUnavailable, Code: reason,
 			Message: "model class " + cs.name + " is overloaded", RetryAfter: time.Second}
 	}
-	defer cs.queue.Release()
-	return r.forward(ctx, w, req, body, cs, vs, tenant, x)
+	return admission{ctx: ctx, cs: cs, vs: vs, done: func() {
+		cs.queue.Release()
+		cancel()
+		cs.inFlight.Dec()
+		tenant.release()
+	}}, nil
 }
 
 func (r *Router) readBody(w http.ResponseWriter, req *http.Request) ([]byte, error) {

@@ -20,6 +20,9 @@ import (
 // clean shutdown.
 func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 	s := r.cfg.Server
+	if s.Engine == EngineFastHTTP {
+		return r.serveFast(ctx, ln, r.startHealthChecks)
+	}
 	srv := &http.Server{
 		Handler:           r,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
@@ -29,18 +32,13 @@ func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    s.MaxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(r.log.Named("http")),
 	}
-	hcCtx, stopChecks := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	if r.cfg.HealthCheck.Interval > 0 {
-		wg.Go(func() { r.runHealthChecks(hcCtx) })
-	}
+	stopChecks := r.startHealthChecks()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	var err error
 	select {
 	case err = <-errc:
 		stopChecks()
-		wg.Wait()
 		return err
 	case <-ctx.Done():
 	}
@@ -53,7 +51,6 @@ func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	stopChecks()
-	wg.Wait()
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		return serr
 	}
@@ -62,6 +59,21 @@ func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	r.log.Info("stopped")
 	return nil
+}
+
+// startHealthChecks starts the health checks, if configured, and returns a
+// function that stops them and waits.
+func (r *Router) startHealthChecks() func() {
+	if r.cfg.HealthCheck.Interval <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { r.runHealthChecks(ctx) })
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 // runHealthChecks polls every endpoint at the configured interval, starting

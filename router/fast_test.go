@@ -1,0 +1,197 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/headroom-dev/headroom/router/emulator"
+)
+
+// startFast serves cfg (with the two test tenants) on the fasthttp engine
+// on loopback, until the test ends.
+func startFast(t *testing.T, cfg string) *testRouter {
+	t.Helper()
+	cfg += fmt.Sprintf(`
+tenants:
+  - {name: acme, keySHA256: [%s]}
+  - {name: globex, keySHA256: [%s], classes: [a]}
+`, HashKey(keyAcme), HashKey(keyGlobex))
+	c, err := Parse([]byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Server.Engine = EngineFastHTTP
+	core, obs := observer.New(zap.InfoLevel)
+	reg := prometheus.NewRegistry()
+	r, err := New(Options{Config: c, Logger: zap.New(core), Registerer: reg, Gatherer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return &testRouter{Router: r, URL: "http://" + ln.Addr().String(), reg: reg, obs: obs}
+}
+
+func TestFastEngineRoutesAndRefuses(t *testing.T) {
+	a := backend(t, emulator.Options{Class: "a"})
+	b := backend(t, emulator.Options{Class: "b"})
+	r := startFast(t, fmt.Sprintf(`
+server: {maxBodyBytes: 1024}
+classify:
+  class: [{from: header, name: X-Model-Class}, {from: path, segment: 2}, {from: body, field: model}]
+  version: [{from: header, name: X-Model-Version}, {from: query, name: version}]
+models:
+  - {class: a, versions: [{name: v1, endpoints: [%q]}]}
+  - {class: b, versions: [{name: v1, endpoints: [%q]}]}
+`, a, b))
+	for _, tc := range []struct {
+		name, path, body string
+		hdr              map[string]string
+		want             string
+	}{
+		{"path", "/v1/models/a/infer", "{}", nil, "a"},
+		{"header", "/infer", "{}", map[string]string{"X-Model-Class": "b"}, "b"},
+		{"body", "/infer", `{"model":"b"}`, nil, "b"},
+		{"query version", "/v1/models/a/infer?version=v1", "{}", nil, "a"},
+	} {
+		res := do(t, "POST", r.URL+tc.path, keyAcme, tc.hdr, tc.body)
+		var ans struct{ Model string }
+		if res.code != 200 || json.Unmarshal([]byte(res.body), &ans) != nil || ans.Model != tc.want {
+			t.Errorf("%s: %d %s, want answered by %s", tc.name, res.code, res.body, tc.want)
+		}
+	}
+	big := `{"model":"a","x":"` + strings.Repeat("x", 2000) + `"}`
+	for _, tc := range []struct {
+		name, key, body string
+		hdr             map[string]string
+		want            int
+		code            string
+	}{
+		{"no key", "", "{}", map[string]string{"X-Model-Class": "a"}, 401, "unauthenticated"},
+		{"wrong key", "nope", "{}", map[string]string{"X-Model-Class": "a"}, 401, "unauthenticated"},
+		{"forbidden", keyGlobex, "{}", map[string]string{"X-Model-Class": "b"}, 403, "forbidden"},
+		{"unknown model", keyAcme, "{}", map[string]string{"X-Model-Class": "zzz"}, 404, "unknown_model"},
+		{"unknown version", keyAcme, "{}", map[string]string{"X-Model-Class": "a", "X-Model-Version": "v9"}, 404, "unknown_version"},
+		{"malformed json", keyAcme, `{"model":`, nil, 400, "malformed_json"},
+		{"oversized", keyAcme, big, nil, 413, "body_too_large"},
+	} {
+		res := do(t, "POST", r.URL+"/infer", tc.key, tc.hdr, tc.body)
+		var eb errorBody
+		if res.code != tc.want || json.Unmarshal([]byte(res.body), &eb) != nil || eb.Error.Code != tc.code {
+			t.Errorf("%s: %d %q, want %d %s", tc.name, res.code, res.body, tc.want, tc.code)
+		}
+	}
+	if got := testutil.ToFloat64(r.metrics.Requests.WithLabelValues("b", "acme", "200")); got != 2 {
+		t.Errorf("requests_total{b,acme,200} = %v, want 2", got)
+	}
+	if res := do(t, "GET", r.URL+"/metrics", "", nil, ""); !strings.Contains(res.body, "headroom_router_request_duration_seconds_bucket") {
+		t.Errorf("/metrics: %d", res.code)
+	}
+	if res := do(t, "GET", r.URL+"/readyz", "", nil, ""); res.code != 200 {
+		t.Errorf("/readyz: %d", res.code)
+	}
+}
+
+func TestFastEngineForwardedHeaders(t *testing.T) {
+	seen := make(chan http.Header, 1)
+	be := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) {
+		seen <- req.Header.Clone()
+		w.Header().Set("Connection", "X-Backend-Hop")
+		w.Header().Set("X-Backend-Hop", "1")
+		_, _ = io.WriteString(w, "{}")
+	})
+	r := startFast(t, fmt.Sprintf(`models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, be))
+	res := do(t, "POST", r.URL+"/", keyAcme, map[string]string{
+		"X-Model-Class": "a", "X-Headroom-Tenant": "globex", "Connection": "X-Drop-Me", "X-Drop-Me": "1",
+		"X-Forwarded-For": "203.0.113.9", "Traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+	}, "{}")
+	if res.code != 200 {
+		t.Fatalf("%d %s", res.code, res.body)
+	}
+	h := <-seen
+	if h.Get("X-Headroom-Tenant") != "acme" || h.Get("Authorization") != "" || h.Get("X-Drop-Me") != "" ||
+		h.Get("X-Forwarded-For") != "203.0.113.9, 127.0.0.1" || h.Get("X-Headroom-Class") != "a" {
+		t.Errorf("backend saw %v", h)
+	}
+	if h.Get("Traceparent") != "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" {
+		// With the no-op tracer the incoming context passes through unchanged.
+		t.Errorf("traceparent %q", h.Get("Traceparent"))
+	}
+	if res.header.Get("X-Backend-Hop") != "" {
+		t.Error("a response header named in Connection was returned")
+	}
+}
+
+func TestFastEngineRetriesShedsAndTimesOut(t *testing.T) {
+	var badHits atomic.Int64
+	bad := handlerBackend(t, func(w http.ResponseWriter, _ *http.Request) {
+		badHits.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	good := backend(t, emulator.Options{Class: "a"})
+	slow := backend(t, emulator.Options{Class: "s", Concurrency: 10, ServiceMean: 300 * time.Millisecond, ServiceP95: 300 * time.Millisecond})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	r := startFast(t, fmt.Sprintf(`
+retry: {maxAttempts: 3}
+outlier: {consecutiveFailures: 3, baseEjection: 30s, maxEjectedPercent: 67}
+models:
+  - {class: a, versions: [{name: v1, endpoints: [%q, %q, %q]}]}
+  - {class: s, maxInFlight: 1, maxQueue: 1, versions: [{name: v1, endpoints: [%q]}]}
+  - {class: t, timeout: 100ms, versions: [{name: v1, endpoints: [%q]}]}
+`, bad, good, dead, slow, slow))
+	ok := 0
+	for range 100 {
+		if do(t, "POST", r.URL+"/", keyAcme, map[string]string{"X-Model-Class": "a"}, "{}").code == 200 {
+			ok++
+		}
+	}
+	if ok < 98 || testutil.ToFloat64(r.metrics.Ejections.WithLabelValues("a", "v1")) != 2 {
+		t.Errorf("%d of 100 succeeded, %v ejections; want all but a few, and 2", ok,
+			testutil.ToFloat64(r.metrics.Ejections.WithLabelValues("a", "v1")))
+	}
+	var wg sync.WaitGroup
+	codes := make([]result, 5)
+	for i := range codes {
+		wg.Go(func() { codes[i] = do(t, "POST", r.URL+"/", keyAcme, map[string]string{"X-Model-Class": "s"}, "{}") })
+	}
+	wg.Wait()
+	shed := 0
+	for _, c := range codes {
+		if c.code == 503 && c.header.Get("Retry-After") != "" {
+			shed++
+		}
+	}
+	if shed != 3 {
+		t.Errorf("%d of 5 shed with one slot and one queue place; want 3", shed)
+	}
+	if res := do(t, "POST", r.URL+"/", keyAcme, map[string]string{"X-Model-Class": "t"}, "{}"); res.code != 504 {
+		t.Errorf("deadline: %d %s, want 504", res.code, res.body)
+	}
+}
