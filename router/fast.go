@@ -153,7 +153,7 @@ func (r *Router) fastHandler(fc *fasthttp.RequestCtx, metrics fasthttp.RequestHa
 		"router", trace.WithSpanKind(trace.SpanKindServer))
 	defer func() {
 		r.finish(x, string(fc.Method()), func() string { return string(fc.Request.URI().PathOriginal()) },
-			fc.RemoteAddr().String(), span)
+			func() string { return fc.RemoteAddr().String() }, span)
 		span.End()
 	}()
 	if err := r.serveFastRequest(ctx, fc, x); err != nil {
@@ -246,7 +246,7 @@ func (r *Router) fastOutRequest(ctx context.Context, fc *fasthttp.RequestCtx, cs
 	h.Set("X-Headroom-Tenant", t.Name)
 	h.Set("X-Headroom-Class", cs.name)
 	h.Set("X-Headroom-Version", vs.name)
-	ip := hostOnly(fc.RemoteAddr().String())
+	ip := fc.RemoteIP().String()
 	if prior := h.PeekAll("X-Forwarded-For"); len(prior) > 0 {
 		parts := make([]string, 0, len(prior)+1)
 		for _, p := range prior {

@@ -240,7 +240,7 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request) {
 	ctx, span := r.tracer.Start(r.propagator.Extract(req.Context(), propagation.HeaderCarrier(req.Header)),
 		"router", trace.WithSpanKind(trace.SpanKindServer))
 	defer func() {
-		r.finish(x, req.Method, req.URL.EscapedPath, req.RemoteAddr, span)
+		r.finish(x, req.Method, req.URL.EscapedPath, func() string { return req.RemoteAddr }, span)
 		span.End()
 	}()
 	if err := r.serve(ctx, w, req, x); err != nil {
@@ -254,8 +254,8 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request) {
 }
 
 // finish records the exchange in the metrics, the span and the access log;
-// path is a function so it is only computed when the log is on.
-func (r *Router) finish(x *exchange, method string, path func() string, remote string, span trace.Span) {
+// path and remote are functions so they are only computed when the log is on.
+func (r *Router) finish(x *exchange, method string, path, remote func() string, span trace.Span) {
 	d := r.now().Sub(x.start)
 	code := strconv.Itoa(x.status)
 	r.metrics.Duration.WithLabelValues(x.class, x.tenant, code).Observe(d.Seconds())
@@ -290,7 +290,7 @@ func (r *Router) finish(x *exchange, method string, path func() string, remote s
 		zap.Int("attempts", x.attempts),
 		zap.String("endpoint", x.endpoint),
 		zap.Int64("bytes", x.bytes),
-		zap.String("remote", hostOnly(remote)),
+		zap.String("remote", hostOnly(remote())),
 	}
 	if x.errCode != "" {
 		fields = append(fields, zap.String("error", x.errCode))
