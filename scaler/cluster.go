@@ -189,6 +189,14 @@ func (c *Controller) packRequest(desired map[string]int, classes []ClassDecision
 	}
 	for i := range pol.Classes {
 		mc := &pol.Classes[i]
+		if !usesGPU(mc) {
+			// CPU-only classes (a retriever, a document store) run on
+			// nodegroups the packer does not plan (those are skipped
+			// above, as GPUModeNone); asking it to place them would
+			// report them unplaced every tick and so hold consolidation
+			// of the GPU nodes for good.
+			continue
+		}
 		pc := PackClass{Name: mc.Name, Replicas: desired[mc.Name], NodeGroups: mc.Spec.Placement.NodeGroups,
 			Spot: mc.Spec.Placement.Spot, MinOnDemandFraction: mc.Spec.Placement.MinOnDemandFraction}
 		if pc.Spot == policies.SpotNever {
@@ -429,4 +437,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// usesGPU reports whether any of the class's profiles is a GPU slice.
+func usesGPU(mc *policies.ModelClass) bool {
+	for _, pr := range mc.Spec.Profiles {
+		if pr.GPU != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -493,7 +493,7 @@ func (c *Controller) planClass(mc *policies.ModelClass, obs *Observations, w *wo
 	if short, ok := obs.Stats[shortWin][mc.Name]; ok && chosen != nil && !sp.Scaling.Panic.Disabled {
 		if sok, _ := c.checkStats(short, true, now); sok {
 			cd.ShortRate = short.Rate
-			need := SizeReplicas(short.Rate, chosen.svc, slo, pct, maxR).Replicas
+			need := neededReplicas(short.Rate, chosen.svc, slo, pct, maxR)
 			th := sp.Scaling.Panic.Threshold
 			if th <= 0 {
 				th = 2

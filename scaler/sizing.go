@@ -202,46 +202,80 @@ func (q queue) cdf(t float64) float64 {
 	if t <= 0 {
 		return 0
 	}
-	fs := q.svc.cdf(t)
 	if q.pw == 0 {
-		return fs
+		return q.svc.cdf(t)
 	}
-	// P(T ≤ t) = E[P(W ≤ t-S); S ≤ t] = F_S(t) - Pw·∫₀^{F_S(t)} tail(t-Q(v)) dv
-	// with Q the service-time quantile function: integrating in quantile
-	// space stays exact for deterministic service, where F_S is a step.
-	// Substituting v = F_S(t)·(1-(1-x)²) puts more points near v = F_S(t),
-	// where Q is steep.
-	n := simpsonPanels
-	h := 1 / float64(n)
-	sum := 0.0
-	for i := 0; i <= n; i++ {
+	var n svcNodes
+	n.at(q.svc, t)
+	return q.cdfAt(&n)
+}
+
+// svcNodes are the service-time side of cdf at one latency t: F_S(t) and
+// the Simpson nodes t-Q(v_i) with their weights. They depend on t and the
+// service time only, so a search over replicas at a fixed SLO latency
+// (SizeReplicas) computes them once instead of once per candidate: the
+// quantile function (an Erfinv and an Exp per node) is most of the cost.
+type svcNodes struct {
+	fs float64
+	w  [simpsonPanels + 1]float64 // Simpson weight x dv/dx, times h/3
+	r  [simpsonPanels + 1]float64 // t - Q(v_i), the wait that still fits
+}
+
+// P(T ≤ t) = E[P(W ≤ t-S); S ≤ t] = F_S(t) - Pw·∫₀^{F_S(t)} tail(t-Q(v)) dv
+// with Q the service-time quantile function: integrating in quantile
+// space stays exact for deterministic service, where F_S is a step.
+// Substituting v = F_S(t)·(1-(1-x)²) puts more points near v = F_S(t),
+// where Q is steep.
+func (n *svcNodes) at(svc lognormal, t float64) {
+	n.fs = svc.cdf(t)
+	h := 1 / float64(simpsonPanels)
+	for i := 0; i <= simpsonPanels; i++ {
 		x := float64(i) * h
-		v := fs * (1 - (1-x)*(1-x))
-		f := q.waitTail(t-min(t, q.svc.quantile(v))) * 2 * fs * (1 - x)
+		v := n.fs * (1 - (1-x)*(1-x))
+		n.r[i] = t - min(t, svc.quantile(v))
+		c := 2.0
 		switch {
-		case i == 0 || i == n:
-			sum += f
+		case i == 0 || i == simpsonPanels:
+			c = 1
 		case i%2 == 1:
-			sum += 4 * f
-		default:
-			sum += 2 * f
+			c = 4
 		}
+		n.w[i] = c * 2 * n.fs * (1 - x) * h / 3
 	}
-	return fs - q.pw*sum*h/3
+}
+
+// cdfAt is cdf at the latency n was computed for.
+func (q queue) cdfAt(n *svcNodes) float64 {
+	if !q.ok {
+		return 0
+	}
+	if q.pw == 0 {
+		return n.fs
+	}
+	sum := 0.0
+	for i := range n.r {
+		sum += n.w[i] * q.waitTail(n.r[i])
+	}
+	return n.fs - q.pw*sum
 }
 
 // simpsonPanels is the number of Simpson panels of the integral in cdf (even).
 const simpsonPanels = 16
 
-// quantile inverts cdf by bisection; +Inf when unstable.
+// quantile inverts cdf; +Inf when unstable.
 func (q queue) quantile(p float64) float64 {
 	if !q.ok {
 		return math.Inf(1)
 	}
-	hi := math.Exp(q.svc.mu + 4*q.svc.sigma)
-	if q.pw > 0 {
-		hi += 10/q.theta + 10*q.delta
+	// T = W + S ≥ S, so the service time's own quantile is a lower bound
+	// (and the answer when nobody waits).
+	lo := q.svc.quantile(p)
+	if q.pw == 0 {
+		return lo
 	}
+	hi := math.Exp(q.svc.mu + 4*q.svc.sigma)
+	hi += 10/q.theta + 10*q.delta
+	hi = max(hi, lo*1.01)
 	for q.cdf(hi) < p {
 		hi *= 2
 		if hi > 1e6 {
@@ -249,18 +283,21 @@ func (q queue) quantile(p float64) float64 {
 		}
 	}
 	// Illinois (modified regula falsi) on cdf(t) - p: superlinear, so a
-	// handful of cdf evaluations instead of bisection's forty.
-	lo, hi2 := 0.0, hi
-	flo, fhi := -p, q.cdf(hi)-p
+	// handful of cdf evaluations instead of bisection's forty. 1e-5 of the
+	// latency (4 µs at 400 ms) is far below anything the SLO compares.
+	flo, fhi := q.cdf(lo)-p, q.cdf(hi)-p
+	if flo >= 0 {
+		return lo
+	}
 	side := 0
 	for range 60 {
-		t := (lo*fhi - hi2*flo) / (fhi - flo)
+		t := (lo*fhi - hi*flo) / (fhi - flo)
 		ft := q.cdf(t) - p
 		switch {
 		case ft == 0:
 			return t
 		case ft > 0:
-			hi2, fhi = t, ft
+			hi, fhi = t, ft
 			if side == 1 {
 				flo /= 2
 			}
@@ -272,11 +309,11 @@ func (q queue) quantile(p float64) float64 {
 			}
 			side = -1
 		}
-		if hi2-lo < 1e-6*hi2 {
+		if hi-lo < 1e-5*hi {
 			break
 		}
 	}
-	return hi2
+	return hi
 }
 
 // PredictLatency returns the model's latency quantile (percentile in
@@ -329,13 +366,37 @@ func SizeReplicas(rate float64, s ServiceModel, slo time.Duration, percentile fl
 	if fitLognormal(mean, s.P95.Seconds()*s.Multiplier).cdf(t) < p {
 		return Sizing{Reason: fmt.Sprintf("service time alone (mean %v x%.2f, p95 %v) misses %v at p%g", s.Mean, s.Multiplier, s.P95, slo, percentile)}
 	}
+	hi, ok := searchReplicas(rate, s, t, p, maxReplicas)
+	if !ok {
+		return Sizing{Replicas: hi, Reason: fmt.Sprintf("needs more than max %d replicas at %.2f req/s", maxReplicas, rate)}
+	}
 	a := rate * mean
-	lo := int(math.Floor(a/float64(s.Concurrency))) + 1 // fewest stable replicas
-	meets := func(r int) bool { return newQueue(rate, r, s).cdf(t) >= p }
+	q := newQueue(rate, hi, s)
+	pred := q.quantile(p)
+	util := a / float64(hi*s.Concurrency)
+	return Sizing{
+		Replicas: hi, Feasible: hi <= maxReplicas,
+		Predicted:   time.Duration(pred * float64(time.Second)),
+		Utilization: util,
+		Reason: fmt.Sprintf("M/G/c: %.2f req/s x %.1fms = %.2f erlangs on %d x %d servers, util %.0f%%, p%g %.0fms <= SLO %v",
+			rate, mean*1000, a, hi, s.Concurrency, util*100, percentile, pred*1000, slo),
+	}
+}
+
+// searchReplicas is the search of SizeReplicas (inputs already checked):
+// the fewest replicas whose latency CDF at t reaches p, false when more
+// than maxReplicas are needed. The service-time nodes of the CDF at t are
+// computed once for the whole search.
+func searchReplicas(rate float64, s ServiceModel, t, p float64, maxReplicas int) (int, bool) {
+	mean := s.Mean.Seconds() * s.Multiplier
+	var nodes svcNodes
+	nodes.at(fitLognormal(mean, s.P95.Seconds()*s.Multiplier), t)
+	meets := func(r int) bool { return newQueue(rate, r, s).cdfAt(&nodes) >= p }
+	lo := int(math.Floor(rate*mean/float64(s.Concurrency))) + 1 // fewest stable replicas
 	hi := lo
 	for !meets(hi) {
 		if hi > maxReplicas {
-			return Sizing{Replicas: hi, Reason: fmt.Sprintf("needs more than max %d replicas at %.2f req/s", maxReplicas, rate)}
+			return hi, false
 		}
 		lo = hi + 1
 		hi *= 2
@@ -348,16 +409,23 @@ func SizeReplicas(rate float64, s ServiceModel, slo time.Duration, percentile fl
 			lo = mid + 1
 		}
 	}
-	q := newQueue(rate, hi, s)
-	pred := q.quantile(p)
-	util := a / float64(hi*s.Concurrency)
-	return Sizing{
-		Replicas: hi, Feasible: hi <= maxReplicas,
-		Predicted:   time.Duration(pred * float64(time.Second)),
-		Utilization: util,
-		Reason: fmt.Sprintf("M/G/c: %.2f req/s x %.1fms = %.2f erlangs on %d x %d servers, util %.0f%%, p%g %.0fms <= SLO %v",
-			rate, mean*1000, a, hi, s.Concurrency, util*100, percentile, pred*1000, slo),
+	return hi, true
+}
+
+// neededReplicas is SizeReplicas(...).Replicas without the predicted
+// latency and the reason, for the panic path, which needs only the count.
+func neededReplicas(rate float64, s ServiceModel, slo time.Duration, percentile float64, maxReplicas int) int {
+	s = s.normalized()
+	p, t := percentile/100, slo.Seconds()
+	if !validRate(rate) || rate == 0 || s.Mean <= 0 || t <= 0 || !(p > 0 && p < 1) {
+		return 0
 	}
+	mean := s.Mean.Seconds() * s.Multiplier
+	if fitLognormal(mean, s.P95.Seconds()*s.Multiplier).cdf(t) < p {
+		return 0
+	}
+	r, _ := searchReplicas(rate, s, t, p, maxReplicas)
+	return r
 }
 
 func validRate(r float64) bool { return r >= 0 && !math.IsInf(r, 0) && !math.IsNaN(r) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/headroom-dev/headroom/binpack/catalog"
 	"github.com/headroom-dev/headroom/policies"
+	"github.com/headroom-dev/headroom/scaler"
 )
 
 // The simulated world: nodegroups, nodes with GPU slots, reader pods and a
@@ -583,6 +584,19 @@ func (w *World) migCounts(g int, cfg string) (map[string]int, error) {
 	switch {
 	case cfg == "all-disabled" || cfg == "" || !gpu.MIG:
 		return map[string]int{catalog.ProfileWhole: 1}, nil
+	case strings.HasPrefix(cfg, "all-") && strings.Contains(cfg, "x"):
+		// The scaler's (and binpack's) names: "all-2x3g.40gb",
+		// "all-1x4g.40gb-1x3g.40gb", every GPU the same.
+		counts, ok := scaler.ParseMIGConfig(cfg)
+		if !ok {
+			return nil, fmt.Errorf("MIG config %q: want all-<n>x<profile>[-<n>x<profile>...]", cfg)
+		}
+		for name, k := range counts {
+			if _, known := gpu.Profile(name); !known || k <= 0 {
+				return nil, fmt.Errorf("MIG config %q: unknown profile %q on %s", cfg, name, gpu.Name)
+			}
+		}
+		return placeCounts(gpu, cfg, counts)
 	case strings.HasPrefix(cfg, "all-"):
 		p, ok := gpu.Profile(strings.TrimPrefix(cfg, "all-"))
 		if !ok || p.Memory == 0 {
@@ -613,30 +627,35 @@ func (w *World) migCounts(g int, cfg string) (map[string]int, error) {
 			}
 			counts[name] += k
 		}
-		// place the largest instances first, as mig-parted would need to
-		names := make([]string, 0, len(counts))
-		for k := range counts {
-			names = append(names, k)
-		}
-		sort.Slice(names, func(a, b int) bool {
-			pa, _ := gpu.Profile(names[a])
-			pb, _ := gpu.Profile(names[b])
-			if pa.Memory != pb.Memory {
-				return pa.Memory > pb.Memory
-			}
-			return names[a] < names[b]
-		})
-		var l catalog.Layout
-		for _, name := range names {
-			for range counts[name] {
-				var placed bool
-				if l, placed = gpu.Place(l, name); !placed {
-					return nil, fmt.Errorf("MIG config %q does not fit one %s", cfg, gpu.Name)
-				}
-			}
-		}
-		return counts, nil
+		return placeCounts(gpu, cfg, counts)
 	}
+}
+
+// placeCounts checks that per-GPU profile counts fit one GPU, placing the
+// largest instances first, as mig-parted would need to.
+func placeCounts(gpu *catalog.GPU, cfg string, counts map[string]int) (map[string]int, error) {
+	names := make([]string, 0, len(counts))
+	for k := range counts {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(a, b int) bool {
+		pa, _ := gpu.Profile(names[a])
+		pb, _ := gpu.Profile(names[b])
+		if pa.Memory != pb.Memory {
+			return pa.Memory > pb.Memory
+		}
+		return names[a] < names[b]
+	})
+	var l catalog.Layout
+	for _, name := range names {
+		for range counts[name] {
+			var placed bool
+			if l, placed = gpu.Place(l, name); !placed {
+				return nil, fmt.Errorf("MIG config %q does not fit one %s", cfg, gpu.Name)
+			}
+		}
+	}
+	return counts, nil
 }
 
 // liveNodes returns the nodes of nodegroup g that are booting or ready.
