@@ -216,11 +216,11 @@ func (r *Router) serveFastRequest(ctx context.Context, fc *fasthttp.RequestCtx, 
 	return r.forwardFast(a.ctx, fc, a.cs, a.vs, tenant, x)
 }
 
-// fastOutRequest builds the request to the reader: the client's, less
-// hop-by-hop headers, the key and client-sent X-Headroom-*, plus ours.
+// fastOutRequest turns the client's request, in place (it is not needed
+// after classification), into the request to the reader: less hop-by-hop
+// headers, the key and client-sent X-Headroom-*, plus ours.
 func (r *Router) fastOutRequest(ctx context.Context, fc *fasthttp.RequestCtx, cs *classState, vs *versionState, t *Tenant) *fasthttp.Request {
-	out := fasthttp.AcquireRequest()
-	fc.Request.CopyTo(out)
+	out := &fc.Request
 	h := &out.Header
 	for _, v := range h.PeekAll("Connection") {
 		for _, f := range strings.Split(string(v), ",") {
@@ -259,7 +259,7 @@ func (r *Router) fastOutRequest(ctx context.Context, fc *fasthttp.RequestCtx, cs
 	h.Del("Tracestate")
 	r.propagator.Inject(ctx, fastCarrier{h})
 	// Only the path and query of the client's target: the endpoint is ours.
-	out.SetRequestURIBytes(fc.Request.URI().RequestURI())
+	out.SetRequestURI(string(out.URI().RequestURI()))
 	return out
 }
 
@@ -267,7 +267,6 @@ var _ propagation.TextMapCarrier = fastCarrier{}
 
 func (r *Router) forwardFast(ctx context.Context, fc *fasthttp.RequestCtx, cs *classState, vs *versionState, t *Tenant, x *exchange) error {
 	out := r.fastOutRequest(ctx, fc, cs, vs, t)
-	defer fasthttp.ReleaseRequest(out)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	deadline, _ := ctx.Deadline()
