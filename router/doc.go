@@ -24,7 +24,8 @@
 // The pieces with logic (Classifier, Tenants, TokenBucket, FairQueue, Pool,
 // RetryBudget) take time as an argument or an injected clock and are tested
 // on their own; Router wires them; Serve adds the HTTP server, health checks
-// and graceful drain. PoolTransport is the forwarding transport. Metric
+// and graceful drain, on one of two engines: net/http with PoolTransport as
+// the forwarding transport, or fasthttp (fast.go) for less CPU. Metric
 // names are a contract with the controller (see metrics.go and
 // docs/router.md). The emulator subpackage is a stand-in reader for tests.
 package router
