@@ -1,17 +1,9 @@
 package forecast
 
 import (
-	"flag"
-	"os"
 	"testing"
+
+	"github.com/headroom-dev/headroom/internal/rapidseed"
 )
 
-// TestMain fixes rapid's seed (unless -rapid.seed or RAPID_SEED says
-// otherwise), so the property tests are deterministic like the rest.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if f := flag.Lookup("rapid.seed"); f != nil && f.Value.String() == "0" && os.Getenv("RAPID_SEED") == "" {
-		_ = f.Value.Set("20261129")
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { rapidseed.Main(m) }
