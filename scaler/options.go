@@ -24,7 +24,8 @@ type Options struct {
 	DryRun bool
 	// Forecaster and Packer are the seams to the forecast and binpack
 	// packages; nil takes the forecast package's online forecaster (one per
-	// class, step = Interval) and the built-in Greedy packer.
+	// class, step = Interval) calibrated on its own residuals (Calibrated)
+	// and the built-in Greedy packer.
 	Forecaster Forecaster
 	Packer     Packer
 	// Catalog is the GPU and instance catalog; nil takes catalog.Default().
@@ -88,7 +89,7 @@ func (o Options) withDefaults() Options {
 		o.Catalog = catalog.Default()
 	}
 	if o.Forecaster == nil {
-		o.Forecaster = NewOnline(forecast.Options{Step: o.Interval})
+		o.Forecaster = NewCalibrated(NewOnline(forecast.Options{Step: o.Interval}))
 	}
 	if o.Packer == nil {
 		o.Packer = Greedy{Catalog: o.Catalog}
