@@ -9,7 +9,8 @@
 // Data flows through one tick (Controller.Tick) like this:
 //
 //	Observe  Metrics, Cluster, Cloud            -> Observations (errors kept)
-//	Plan     per class: validate (fail static) -> Forecaster -> Correction
+//	Plan     per class: validate (fail static) -> Forecaster (Calibrated)
+//	         -> Correction
 //	         -> SizeReplicas per profile (M/G/c, Erlang C + Allen-Cunneen)
 //	         -> RightSize (GPU slice) -> PanicStep (KPA) -> floors
 //	         (min, Schedule) -> Behave (HPA) -> bounds
@@ -20,7 +21,8 @@
 //
 // Plan is exported so a simulator can feed its own Observations; Loop runs
 // Tick on an injected Clock. The Forecaster and Packer seams default to the
-// forecast package's online forecaster and the built-in Greedy packer; the
+// forecast package's online forecaster, its upper band calibrated on its
+// own residuals (Calibrated), and the built-in Greedy packer; the
 // Binpack adapter runs the binpack solver instead. PredictLatency exposes
 // the latency model for checks against request-level simulation.
 //

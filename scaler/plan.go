@@ -428,7 +428,7 @@ func (c *Controller) planClass(mc *policies.ModelClass, obs *Observations, w *wo
 			}
 		}
 		ch.svc.Multiplier = ch.mult
-		ch.opt.Sizing = SizeReplicas(cd.PlannedRate, ch.svc, slo, pct, maxR)
+		ch.opt.Sizing = sizeReplicas(cd.PlannedRate, ch.svc, slo, pct, maxR, false)
 		choices = append(choices, ch)
 	}
 	opts := make([]ProfileOption, len(choices))
@@ -457,6 +457,10 @@ func (c *Controller) planClass(mc *policies.ModelClass, obs *Observations, w *wo
 	var chosen *profileChoice
 	if ci >= 0 {
 		chosen = &choices[ci]
+		if chosen.opt.Sizing.Feasible {
+			// Its predicted latency and full reason, which the others skip.
+			chosen.opt.Sizing = SizeReplicas(cd.PlannedRate, chosen.svc, slo, pct, maxR)
+		}
 		cd.Profile = chosen.sp.Profile
 		cd.Multiplier = chosen.mult
 		cd.Needed = chosen.opt.Sizing.Replicas
@@ -540,7 +544,9 @@ func (c *Controller) planClass(mc *policies.ModelClass, obs *Observations, w *wo
 	}
 	cd.Desired = desired
 	if chosen != nil && desired > 0 && cd.PlannedRate > 0 {
-		if p, ok := PredictLatency(cd.PlannedRate, desired, chosen.svc, pct); ok {
+		if sz := chosen.opt.Sizing; sz.Feasible && sz.Replicas == desired && sz.Predicted > 0 {
+			cd.PredictedP95 = sz.Predicted // the same rate, replicas and model
+		} else if p, ok := PredictLatency(cd.PlannedRate, desired, chosen.svc, pct); ok {
 			cd.PredictedP95 = p
 		}
 	}

@@ -350,6 +350,13 @@ type Sizing struct {
 // latency within slo at rate requests/s, searching up to maxReplicas.
 // A rate of 0 needs 0 replicas (minimums come from policy).
 func SizeReplicas(rate float64, s ServiceModel, slo time.Duration, percentile float64, maxReplicas int) Sizing {
+	return sizeReplicas(rate, s, slo, percentile, maxReplicas, true)
+}
+
+// sizeReplicas is SizeReplicas; without predict, a feasible answer has no
+// Predicted latency and a short reason (the latency quantile is most of
+// the cost, and a tick needs it only for the profile it chooses).
+func sizeReplicas(rate float64, s ServiceModel, slo time.Duration, percentile float64, maxReplicas int, predict bool) Sizing {
 	s = s.normalized()
 	p := percentile / 100
 	if !validRate(rate) {
@@ -371,9 +378,13 @@ func SizeReplicas(rate float64, s ServiceModel, slo time.Duration, percentile fl
 		return Sizing{Replicas: hi, Reason: fmt.Sprintf("needs more than max %d replicas at %.2f req/s", maxReplicas, rate)}
 	}
 	a := rate * mean
+	util := a / float64(hi*s.Concurrency)
+	if !predict {
+		return Sizing{Replicas: hi, Feasible: hi <= maxReplicas, Utilization: util,
+			Reason: fmt.Sprintf("M/G/c: %.2f req/s on %d x %d servers meets p%g <= SLO %v", rate, hi, s.Concurrency, percentile, slo)}
+	}
 	q := newQueue(rate, hi, s)
 	pred := q.quantile(p)
-	util := a / float64(hi*s.Concurrency)
 	return Sizing{
 		Replicas: hi, Feasible: hi <= maxReplicas,
 		Predicted:   time.Duration(pred * float64(time.Second)),
