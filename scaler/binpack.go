@@ -2,7 +2,6 @@ package scaler
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/headroom-dev/headroom/binpack"
 	"github.com/headroom-dev/headroom/binpack/catalog"
@@ -133,33 +132,14 @@ func (b Binpack) Pack(req PackRequest) PackResult {
 	return res
 }
 
-// layoutOf builds a per-GPU layout with the given profile counts, largest
-// profiles first so they get the low starts.
+// layoutOf builds a per-GPU layout with the given profile counts; nil when
+// they fit no legal layout.
 func layoutOf(cat *catalog.Catalog, gpu string, counts map[string]int) catalog.Layout {
 	g, ok := cat.GPU(gpu)
 	if !ok {
 		return nil
 	}
-	names := make([]string, 0, len(counts))
-	for k := range counts {
-		names = append(names, k)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		pi, _ := g.Profile(names[i])
-		pj, _ := g.Profile(names[j])
-		if pi.Memory != pj.Memory {
-			return pi.Memory > pj.Memory
-		}
-		return names[i] < names[j]
-	})
-	var l catalog.Layout
-	for _, name := range names {
-		for range counts[name] {
-			if next, ok := g.Place(l, name); ok {
-				l = next
-			}
-		}
-	}
+	l, _ := g.LayoutFor(counts)
 	return l
 }
 

@@ -109,6 +109,7 @@ func (c *Controller) planCluster(d *Decision, obs *Observations, w *world, allDa
 			d.NotDone = append(d.NotDone, fmt.Sprintf("re-layout of %s to %s held: %s", node, res.Layouts[node], why))
 			continue
 		}
+		d.reserveEvictions(w.podsByNode[node])
 		c.st.procs[node] = &procedure{Kind: procRelayout, Node: node, NodeGroup: n.NodeGroup, Config: res.Layouts[node], Since: now,
 			Reason: fmt.Sprintf("MIG re-layout %q -> %q for pending demand", n.MIGConfig, res.Layouts[node])}
 	}
@@ -334,6 +335,7 @@ func (c *Controller) consolidate(d *Decision, req PackRequest, desired map[strin
 			d.NotDone = append(d.NotDone, fmt.Sprintf("consolidation of %s not worth it: saves $%.2f over %v, warm-up costs $%.2f", cn.node.Name, save, c.opts.ConsolidationPayback, warmCost))
 			continue
 		}
+		d.reserveEvictions(w.podsByNode[cn.node.Name])
 		c.st.procs[cn.node.Name] = &procedure{Kind: procConsolidate, Node: cn.node.Name, NodeGroup: cn.node.NodeGroup, Since: now,
 			Reason: fmt.Sprintf("consolidate: its %d replicas fit on the other nodes; saves $%.2f/h, warm-up %.2f replica-h ($%.2f)", cn.pods, cn.price, warm, warmCost)}
 		return
@@ -341,7 +343,8 @@ func (c *Controller) consolidate(d *Decision, req PackRequest, desired map[strin
 }
 
 // budgetBlocked says why evicting pods would break a class's disruption
-// budget (maxUnavailable, counting replicas already not ready), or "".
+// budget (maxUnavailable, counting replicas already not ready and those that
+// disruptions started earlier in this tick will evict), or "".
 func (c *Controller) budgetBlocked(pods []Pod, desired map[string]int, d *Decision) string {
 	moved := map[string]int{}
 	for _, p := range pods {
@@ -358,12 +361,23 @@ func (c *Controller) budgetBlocked(pods []Pod, desired map[string]int, d *Decisi
 			budget = mc.Spec.Disruption.MaxUnavailable
 		}
 		allow := parseBudget(budget, desired[cl])
-		unavailable := max(desired[cl]-ready[cl], 0)
+		unavailable := max(desired[cl]-ready[cl], 0) + d.evicting[cl]
 		if unavailable+moved[cl] > allow {
 			return fmt.Sprintf("class %s: moving %d with %d unavailable exceeds maxUnavailable %d", cl, moved[cl], unavailable, allow)
 		}
 	}
 	return ""
+}
+
+// reserveEvictions records that a disruption started in this tick will
+// evict pods, for budgetBlocked.
+func (d *Decision) reserveEvictions(pods []Pod) {
+	if d.evicting == nil {
+		d.evicting = map[string]int{}
+	}
+	for _, p := range pods {
+		d.evicting[p.Class]++
+	}
 }
 
 // advanceProcedures issues the next step of every node procedure from the

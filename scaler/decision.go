@@ -125,6 +125,11 @@ type Decision struct {
 	Actions    []Action            `json:"actions"`
 	// NotDone lists what the tick could not do or observe, in words.
 	NotDone []string `json:"notDone,omitempty"`
+
+	// evicting counts, per class, the replicas that disruptions started in
+	// this tick will evict, so two re-layouts in one tick cannot together
+	// exceed a class's budget.
+	evicting map[string]int
 }
 
 // Count returns how many actions have the kind and status ("" for any).

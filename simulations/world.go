@@ -634,26 +634,8 @@ func (w *World) migCounts(g int, cfg string) (map[string]int, error) {
 // placeCounts checks that per-GPU profile counts fit one GPU, placing the
 // largest instances first, as mig-parted would need to.
 func placeCounts(gpu *catalog.GPU, cfg string, counts map[string]int) (map[string]int, error) {
-	names := make([]string, 0, len(counts))
-	for k := range counts {
-		names = append(names, k)
-	}
-	sort.Slice(names, func(a, b int) bool {
-		pa, _ := gpu.Profile(names[a])
-		pb, _ := gpu.Profile(names[b])
-		if pa.Memory != pb.Memory {
-			return pa.Memory > pb.Memory
-		}
-		return names[a] < names[b]
-	})
-	var l catalog.Layout
-	for _, name := range names {
-		for range counts[name] {
-			var placed bool
-			if l, placed = gpu.Place(l, name); !placed {
-				return nil, fmt.Errorf("MIG config %q does not fit one %s", cfg, gpu.Name)
-			}
-		}
+	if _, ok := gpu.LayoutFor(counts); !ok {
+		return nil, fmt.Errorf("MIG config %q does not fit one %s", cfg, gpu.Name)
 	}
 	return counts, nil
 }
