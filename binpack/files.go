@@ -268,7 +268,7 @@ func ParseState(name string, data []byte) (*State, error) {
 				if s.Class == "" {
 					fail("GPU %d: a slot has no class", g.Index)
 				}
-				gpu.Slots = append(gpu.Slots, Slot{Class: s.Class, Profile: s.Profile, Start: s.Start})
+				gpu.Slots = append(gpu.Slots, Slot(s))
 			}
 			node.GPUs = append(node.GPUs, gpu)
 		}

@@ -11,7 +11,6 @@ import (
 // (dense, so only for small instances: tests use it to check the
 // subgradient bound). Rows with >= get surplus columns, <= slack columns.
 func (m *model) lpBound() (float64, error) {
-	type col struct{ entries map[int]float64 }
 	var cols []map[int]float64
 	var cost []float64
 	var b []float64

@@ -80,8 +80,6 @@ type classM struct {
 	rejects []string
 }
 
-func (m *model) res(g *group, kind int) int { return g.res0 + kind }
-
 // compile checks the problem and builds the model. Input errors (bad numbers,
 // unknown names) are returned as a *ProblemError; classes that are valid but
 // fit nowhere go to m.unplaced.

@@ -340,28 +340,6 @@ func (m *model) blockedReason(cm *classM, blocked []bool, odOnly bool) string {
 	return what + " exceeds what nodegroup max sizes allow: " + strings.Join(full, ", ") + " full"
 }
 
-// groupDemand sums the slot demand of group g per kind, and lists its
-// time-sliced replicas.
-func (m *model) groupDemand(s *solution, g *group) ([]int, []tsItem) {
-	d := make([]int, len(g.kinds))
-	var ts []tsItem
-	for ci, cm := range m.classes {
-		for j, r := range s.reps[ci] {
-			cd := &cm.cands[j]
-			if r == 0 || cd.g != g.idx {
-				continue
-			}
-			d[cd.kind] += r
-			if g.memRes >= 0 {
-				for ; r > 0; r-- {
-					ts = append(ts, tsItem{class: ci, mem: cd.mem})
-				}
-			}
-		}
-	}
-	return d, ts
-}
-
 func (m *model) packAll(s *solution, pack packer, only []bool) {
 	// One pass over the classes collects every group's demand.
 	demand := make([][]int, len(m.groups))

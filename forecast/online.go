@@ -272,7 +272,7 @@ func (o *Online) base(in Input) Prediction {
 	p.Method = lm.sel.Method
 	p.Reason = fmt.Sprintf("upper: %s %d steps ahead = %.4g, plus q%g of its backtest errors %+.3g x max(forecast, %.3g); point: %s = %.4g", lm.sel.Method, ahead, f, in.Q, c, lm.sel.scale, p.PointMethod, p.Point)
 	if in.Q >= 0.5 && p.Upper < p.Point {
-		p.Reason += fmt.Sprintf("; upper raised to the point forecast (a quantile >= 0.5 is not below the median)")
+		p.Reason += "; upper raised to the point forecast (a quantile >= 0.5 is not below the median)"
 		p.Upper = p.Point
 	}
 	return p

@@ -314,12 +314,10 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 		c := scoreCombination(parts, y, plan, sc)
 		if c.Skipped == "" {
 			if c.Loss < bestLoss {
-				bestLoss = c.Loss
 				sel.Method, sel.Params, sel.Loss = c.Method, c.Params, c.Loss
 				sc.winner = append(sc.winner[:0], sc.resid...)
 			}
 			if c.PointLoss < bestPoint {
-				bestPoint = c.PointLoss
 				sel.PointMethod, sel.PointParams, sel.PointLoss = c.Method, c.PointParams, c.PointLoss
 			}
 		}

@@ -58,10 +58,9 @@ func BenchmarkTick(b *testing.B) {
 				opts.Packer = scaler.Binpack{FFD: true}
 			}
 			c := newController(b, w, pol, opts)
-			now := t0
 			i := 0
 			for b.Loop() {
-				now = t0.Add(time.Duration(i) * 15 * time.Second)
+				now := t0.Add(time.Duration(i) * 15 * time.Second)
 				for win, stats := range w.Stats {
 					for j := range stats {
 						w.Stats[win][j].At = now
