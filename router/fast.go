@@ -275,10 +275,7 @@ func (r *Router) forwardFast(ctx context.Context, fc *fasthttp.RequestCtx, cs *c
 	for {
 		ep := vs.pool.Pick(r.now(), last)
 		if ep == nil {
-			r.metrics.Shed.WithLabelValues(cs.name, "no_endpoint").Inc()
-			return &RequestError{Status: http.StatusServiceUnavailable, Code: "no_ready_endpoint",
-				Message:    "model class " + cs.name + " version " + vs.name + " has no ready endpoint",
-				RetryAfter: time.Second}
+			return r.noEndpoint(cs, vs)
 		}
 		x.attempts++
 		x.endpoint = ep.Addr

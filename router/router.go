@@ -482,6 +482,15 @@ func (r *Router) outHeader(ctx context.Context, req *http.Request, cs *classStat
 	return h
 }
 
+// noEndpoint counts a request shed because its version has no ready
+// endpoint and returns its 503.
+func (r *Router) noEndpoint(cs *classState, vs *versionState) error {
+	r.metrics.Shed.WithLabelValues(cs.name, "no_endpoint").Inc()
+	return &RequestError{Status: http.StatusServiceUnavailable, Code: "no_ready_endpoint",
+		Message:    "model class " + cs.name + " version " + vs.name + " has no ready endpoint",
+		RetryAfter: time.Second}
+}
+
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 func (r *Router) forward(ctx context.Context, w http.ResponseWriter, req *http.Request, body []byte,
@@ -492,10 +501,7 @@ func (r *Router) forward(ctx context.Context, w http.ResponseWriter, req *http.R
 	for {
 		ep := vs.pool.Pick(r.now(), last)
 		if ep == nil {
-			r.metrics.Shed.WithLabelValues(cs.name, "no_endpoint").Inc()
-			return &RequestError{Status: http.StatusServiceUnavailable, Code: "no_ready_endpoint",
-				Message:    "model class " + cs.name + " version " + vs.name + " has no ready endpoint",
-				RetryAfter: time.Second}
+			return r.noEndpoint(cs, vs)
 		}
 		x.attempts++
 		x.endpoint = ep.Addr
