@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/headroom-dev/headroom/internal/envtest"
+	"github.com/headroom-dev/headroom/policies"
 	"github.com/headroom-dev/headroom/router"
 )
 
@@ -515,5 +519,77 @@ func TestExprNamesCatchesTypo(t *testing.T) {
 	wantLabels := []string{"class", "le", "class", "class", "code"}
 	if !slices.Equal(labels, wantLabels) {
 		t.Errorf("labels %v, want %v", labels, wantLabels)
+	}
+}
+
+// TestLatencyAlertMatchesReferenceSLOs: the per-class thresholds written
+// into HeadroomLatencyAboveSLO are the reference ModelClasses' spec.slo
+// (latency and percentile), and the burn-rate alerts use their error budget.
+func TestLatencyAlertMatchesReferenceSLOs(t *testing.T) {
+	b, err := os.ReadFile("../examples/reference/readers.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	budgets := map[float64]bool{}
+	for _, doc := range splitDocs(b) {
+		var o struct {
+			Kind     string            `json:"kind"`
+			Metadata metav1.ObjectMeta `json:"metadata"`
+			Spec     struct {
+				SLO struct {
+					Latency     string  `json:"latency"`
+					Percentile  float64 `json:"percentile"`
+					ErrorBudget float64 `json:"errorBudget"`
+				} `json:"slo"`
+			} `json:"spec"`
+		}
+		if err := yaml.Unmarshal(doc, &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.Kind != "ModelClass" {
+			continue
+		}
+		d, err := time.ParseDuration(o.Spec.SLO.Latency)
+		if err != nil {
+			t.Fatalf("%s: %v", o.Metadata.Name, err)
+		}
+		want[o.Metadata.Name] = fmt.Sprintf("p%g %g", o.Spec.SLO.Percentile, d.Seconds())
+		budgets[o.Spec.SLO.ErrorBudget] = true
+	}
+	got := map[string]string{}
+	re := regexp.MustCompile(`:(p\d+)_rate5m\{class="([^"]+)"\} > ([0-9.]+)`)
+	var burn []string
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			switch r.Alert {
+			case "HeadroomLatencyAboveSLO":
+				for _, m := range re.FindAllStringSubmatch(r.Expr, -1) {
+					v, _ := strconv.ParseFloat(m[3], 64)
+					got[m[2]] = fmt.Sprintf("%s %g", m[1], v)
+				}
+			case "HeadroomErrorBudgetBurnFast", "HeadroomErrorBudgetBurnSlow":
+				burn = append(burn, r.Expr)
+			}
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("latency alert thresholds %v, reference SLOs %v", got, want)
+	}
+	// 0 is the policy default, 0.001 (policies.DefaultErrorBudget).
+	delete(budgets, 0)
+	budgets[policies.DefaultErrorBudget] = true
+	if len(budgets) != 1 {
+		t.Fatalf("reference classes have several error budgets %v; the burn alerts assume one", budgets)
+	}
+	for budget := range budgets {
+		for _, e := range burn {
+			if !strings.Contains(e, fmt.Sprintf("* %g)", budget)) {
+				t.Errorf("burn alert does not use the budget %g: %s", budget, e)
+			}
+		}
+	}
+	if len(burn) != 2 {
+		t.Errorf("%d burn-rate alerts, want 2", len(burn))
 	}
 }
