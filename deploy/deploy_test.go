@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -591,5 +592,55 @@ func TestLatencyAlertMatchesReferenceSLOs(t *testing.T) {
 	}
 	if len(burn) != 2 {
 		t.Errorf("%d burn-rate alerts, want 2", len(burn))
+	}
+}
+
+// TestDashboardUsesRulesAndContract: the Grafana dashboard is valid JSON and
+// each panel's query reads only contract names or series recorded in
+// rules.yaml (which it needs loaded).
+func TestDashboardUsesRulesAndContract(t *testing.T) {
+	b, err := os.ReadFile("grafana/headroom-router.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	known := contract()
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				known[r.Record] = true
+			}
+		}
+	}
+	if len(d.Panels) == 0 {
+		t.Fatal("no panels")
+	}
+	for _, p := range d.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			series, labels := exprNames(tg.Expr)
+			for _, s := range series {
+				if !known[s] {
+					t.Errorf("panel %q reads %q: neither a contract name nor recorded", p.Title, s)
+				}
+			}
+			for _, l := range labels {
+				if !contractLabels[l] {
+					t.Errorf("panel %q uses label %q", p.Title, l)
+				}
+			}
+		}
 	}
 }

@@ -9,6 +9,7 @@
 //     Deployments; these manifests only create them.
 //   - prometheus/: recording and alert rules over the router's metric
 //     contract (router/metrics.go, docs/router.md), with promtool unit tests.
+//   - grafana/: a dashboard over those recording rules.
 //
 // The controller's own in-cluster Deployment is not here yet: its
 // Kubernetes, Prometheus and AWS adapters are not built.
