@@ -1,6 +1,7 @@
 package router
 
 import (
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -13,10 +14,12 @@ type Endpoint struct {
 	outstanding atomic.Int64
 	ready       atomic.Bool
 
-	mu           sync.Mutex
-	consecFails  int
-	ejections    int
-	ejectedUntil time.Time
+	mu          sync.Mutex
+	consecFails int
+	ejections   int
+	// ejectedUntil is read on every Pick without the lock; nil: never
+	// ejected. A pointer keeps the time's monotonic reading.
+	ejectedUntil atomic.Pointer[time.Time]
 }
 
 // Outstanding returns the requests in flight to the endpoint.
@@ -29,31 +32,56 @@ func (e *Endpoint) Ready() bool { return e.ready.Load() }
 func (e *Endpoint) SetReady(ok bool) { e.ready.Store(ok) }
 
 func (e *Endpoint) ejected(now time.Time) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return now.Before(e.ejectedUntil)
+	u := e.ejectedUntil.Load()
+	return u != nil && now.Before(*u)
 }
 
+// Balancer names how a Pool chooses among its eligible endpoints.
+const (
+	// BalancerLeastOutstanding (the default) picks the endpoint with the
+	// fewest requests in flight; ties rotate round-robin so a cold start,
+	// where every endpoint has none, spreads instead of piling onto the
+	// first. It is what the scaler's latency model and the simulator assume.
+	BalancerLeastOutstanding = "least-outstanding"
+	// BalancerP2C picks the less loaded of two random candidates, the power
+	// of two choices (Mitzenmacher 2001): no scan, and several routers do
+	// not herd onto the same endpoint, at the price of a longer tail.
+	BalancerP2C = "p2c"
+)
+
 // Pool is the endpoints of one class version. Pick chooses among the ready,
-// not-ejected endpoints by the power of two choices on outstanding requests
-// (Mitzenmacher 2001): two random candidates, the less loaded wins, which
-// keeps the maximum load close to least-outstanding without scanning or
-// herding every router onto the same endpoint.
+// not-ejected endpoints by the pool's balancer: least outstanding requests
+// (default) or the power of two choices. Eligibility, ejection and retry
+// avoidance are the same for both.
 type Pool struct {
 	eps        atomic.Pointer[[]*Endpoint]
 	outlier    OutlierConfig
 	intn       func(int) int
+	balancer   string
+	rr         atomic.Uint64 // rotates ties under least-outstanding
 	startReady bool
 	mu         sync.Mutex // serialises SetEndpoints
 }
 
-// NewPool returns a pool over addrs; every endpoint starts ready when ready
-// is true (no health checks), not ready otherwise.
+// NewPool returns a least-outstanding pool over addrs; every endpoint starts
+// ready when ready is true (no health checks), not ready otherwise.
 func NewPool(addrs []string, outlier OutlierConfig, ready bool) *Pool {
-	p := &Pool{outlier: outlier, intn: rand.IntN, startReady: ready}
+	return NewPoolWith(addrs, outlier, ready, BalancerLeastOutstanding)
+}
+
+// NewPoolWith is NewPool with a balancer, BalancerLeastOutstanding or
+// BalancerP2C (anything else, "" included, means least-outstanding).
+func NewPoolWith(addrs []string, outlier OutlierConfig, ready bool, balancer string) *Pool {
+	if balancer != BalancerP2C {
+		balancer = BalancerLeastOutstanding
+	}
+	p := &Pool{outlier: outlier, intn: rand.IntN, balancer: balancer, startReady: ready}
 	p.SetEndpoints(addrs)
 	return p
 }
+
+// Balancer returns the pool's balancer name.
+func (p *Pool) Balancer() string { return p.balancer }
 
 // SetEndpoints replaces the pool's addresses, as an endpoint source reports
 // them. Endpoints that stay keep their state (outstanding requests,
@@ -100,9 +128,10 @@ func (p *Pool) HasReady() bool {
 
 // Pick returns an endpoint other than avoid if it can, or nil when no
 // endpoint is ready. Ejected endpoints are skipped unless every ready one
-// is ejected (then ejection is ignored: some service beats none).
+// is ejected (then ejection is ignored: some service beats none). Among the
+// eligible endpoints the pool's balancer chooses.
 func (p *Pool) Pick(now time.Time, avoid *Endpoint) *Endpoint {
-	var buf [16]*Endpoint
+	var buf [64]*Endpoint
 	cands := buf[:0]
 	all := p.Endpoints()
 	for pass := 0; pass < 3 && len(cands) == 0; pass++ {
@@ -125,6 +154,47 @@ func (p *Pool) Pick(now time.Time, avoid *Endpoint) *Endpoint {
 	case 1:
 		return cands[0]
 	}
+	if p.balancer == BalancerP2C {
+		return p.pickP2C(cands)
+	}
+	return p.pickLeast(cands)
+}
+
+// pickLeast returns a candidate with the fewest outstanding requests; among
+// equal minima it takes the next in a round-robin rotation. Counts are read
+// once into a snapshot so a concurrent change cannot make the choice miss.
+func (p *Pool) pickLeast(cands []*Endpoint) *Endpoint {
+	var nbuf [64]int64
+	n := nbuf[:0]
+	lo, ties := int64(math.MaxInt64), 0
+	for _, e := range cands {
+		o := e.Outstanding()
+		n = append(n, o)
+		switch {
+		case o < lo:
+			lo, ties = o, 1
+		case o == lo:
+			ties++
+		}
+	}
+	k := 0
+	if ties > 1 {
+		k = int(p.rr.Add(1) % uint64(ties))
+	}
+	for i, o := range n {
+		if o != lo {
+			continue
+		}
+		if k == 0 {
+			return cands[i]
+		}
+		k--
+	}
+	return cands[0] // unreachable: ties counts the minima in n
+}
+
+// pickP2C returns the less loaded of two distinct random candidates.
+func (p *Pool) pickP2C(cands []*Endpoint) *Endpoint {
 	i := p.intn(len(cands))
 	j := p.intn(len(cands) - 1)
 	if j >= i {
@@ -150,7 +220,7 @@ func (p *Pool) Report(e *Endpoint, now time.Time, failed bool) bool {
 		return false
 	}
 	e.consecFails++
-	if e.consecFails < p.outlier.ConsecutiveFailures || now.Before(e.ejectedUntil) {
+	if e.consecFails < p.outlier.ConsecutiveFailures || e.ejected(now) {
 		e.mu.Unlock()
 		return false
 	}
@@ -170,7 +240,8 @@ func (p *Pool) Report(e *Endpoint, now time.Time, failed bool) bool {
 	e.ejections++
 	d := time.Duration(e.ejections) * p.outlier.BaseEjection.D()
 	d = min(d, p.outlier.MaxEjection.D())
-	e.ejectedUntil = now.Add(d)
+	until := now.Add(d)
+	e.ejectedUntil.Store(&until)
 	e.consecFails = 0
 	return true
 }

@@ -99,7 +99,7 @@ func TestEjectionBackoffAndCap(t *testing.T) {
 // TestPowerOfTwoBalances: with requests that finish at random, P2C keeps
 // the spread of outstanding requests small.
 func TestPowerOfTwoBalances(t *testing.T) {
-	p := NewPool([]string{"a:1", "b:1", "c:1", "d:1", "e:1", "f:1", "g:1", "h:1"}, testOutlier(), true)
+	p := NewPoolWith([]string{"a:1", "b:1", "c:1", "d:1", "e:1", "f:1", "g:1", "h:1"}, testOutlier(), true, BalancerP2C)
 	r := rand.New(rand.NewPCG(1, 2))
 	p.intn = r.IntN
 	now := time.Unix(0, 0)

@@ -152,6 +152,10 @@ type ModelConfig struct {
 	QueueTimeout Duration `json:"queueTimeout,omitempty"`
 	// Timeout is the request's deadline, retries included.
 	Timeout Duration `json:"timeout,omitempty"`
+	// Balancer chooses among a version's ready endpoints:
+	// "least-outstanding" (default; ties rotate) or "p2c" (power of two
+	// choices).
+	Balancer string `json:"balancer,omitempty"`
 }
 
 // VersionConfig is one version of a class with its share of traffic that
@@ -293,6 +297,9 @@ func (c *Config) Default() {
 		}
 		setDur(&m.QueueTimeout, 5*time.Second)
 		setDur(&m.Timeout, 60*time.Second)
+		if m.Balancer == "" {
+			m.Balancer = BalancerLeastOutstanding
+		}
 		for j := range m.Versions {
 			if m.Versions[j].Weight == 0 && len(m.Versions) == 1 {
 				m.Versions[j].Weight = 1
@@ -362,6 +369,9 @@ func (c *Config) Validate() error {
 			add("%s.class %q is reserved (the metrics' label for no class)", where, m.Class)
 		}
 		classes[m.Class] = true
+		if m.Balancer != BalancerLeastOutstanding && m.Balancer != BalancerP2C {
+			add("%s.balancer %q: want %s or %s", where, m.Balancer, BalancerLeastOutstanding, BalancerP2C)
+		}
 		if m.MaxInFlight < 0 || m.MaxQueue < 0 {
 			add("%s: maxInFlight and maxQueue must not be negative", where)
 		}

@@ -57,6 +57,7 @@ models:
 		{"bad key digest", base + "tenants: [{name: t, keySHA256: [abc]}]\n", "64 hex digits"},
 		{"unknown tenant class", base + "tenants: [{name: t, classes: [zzz]}]\n", "unknown class"},
 		{"bad source", base + "classify: {class: [{from: cookie}]}\n", "want path, header, query or body"},
+		{"bad balancer", strings.Replace(base, "- class: a", "- class: a\n    balancer: round-robin", 1), "balancer \"round-robin\": want least-outstanding or p2c"},
 		{"bare duration", base + "server: {readTimeout: 5}\n", "duration must be a string"},
 		{"negative duration", base + "server: {readTimeout: -5s}\n", "negative"},
 		{"anonymous not a tenant", base + "auth: {anonymousTenant: nobody}\n", "not a tenant"},

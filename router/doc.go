@@ -14,8 +14,9 @@
 //	tenant limits  token bucket (TokenBucket) and concurrency cap              429 + Retry-After
 //	fair queue     per class: MaxInFlight forwarded, the rest wait per tenant  503 + Retry-After
 //	                 in start-time fair order (FairQueue)
-//	forward        power-of-two-choices on outstanding requests over ready,
-//	                 not-ejected endpoints (Pool); retry on connection errors
+//	forward        least outstanding requests (ties rotate; or power of two
+//	                 choices, per class) over ready, not-ejected endpoints
+//	                 (Pool); retry on connection errors
 //	                 and 502/503/504 within MaxAttempts, the deadline and the
 //	                 RetryBudget; outlier ejection on consecutive failures
 //	record         histogram + counter (class, tenant, code), in-flight and

@@ -144,7 +144,7 @@ func New(o Options) (*Router, error) {
 		}
 		for _, v := range m.Versions {
 			vs := &versionState{name: v.Name, weight: v.Weight,
-				pool:   NewPool(v.Endpoints, c.Outlier, !checks),
+				pool:   NewPoolWith(v.Endpoints, c.Outlier, !checks, m.Balancer),
 				ready:  r.metrics.Ready.WithLabelValues(m.Class, v.Name),
 				ejects: r.metrics.Ejections.WithLabelValues(m.Class, v.Name)}
 			vs.pool.intn = r.intn
