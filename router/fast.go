@@ -204,11 +204,7 @@ func (r *Router) serveFastRequest(ctx context.Context, fc *fasthttp.RequestCtx, 
 	if r.classifier.NeedsQuery() {
 		parts.Query, _ = url.ParseQuery(string(fc.URI().QueryString()))
 	}
-	route, err := r.classifier.Classify(parts)
-	if err != nil {
-		return err
-	}
-	a, err := r.admit(ctx, tenant, route, x)
+	a, err := r.admit(ctx, tenant, parts, x)
 	if err != nil {
 		return err
 	}

@@ -315,11 +315,7 @@ func (r *Router) serve(ctx context.Context, w http.ResponseWriter, req *http.Req
 	if r.classifier.NeedsQuery() {
 		parts.Query = req.URL.Query()
 	}
-	route, err := r.classifier.Classify(parts)
-	if err != nil {
-		return err
-	}
-	a, err := r.admit(ctx, tenant, route, x)
+	a, err := r.admit(ctx, tenant, parts, x)
 	if err != nil {
 		return err
 	}
@@ -336,9 +332,13 @@ type admission struct {
 	done func()
 }
 
-// admit resolves the route, applies the tenant's limits and waits in the
-// class's fair queue. Both serving engines share it.
-func (r *Router) admit(ctx context.Context, tenant *Tenant, route Route, x *exchange) (admission, error) {
+// admit classifies the request, resolves the route, applies the tenant's
+// limits and waits in the class's fair queue. Both serving engines share it.
+func (r *Router) admit(ctx context.Context, tenant *Tenant, parts RequestParts, x *exchange) (admission, error) {
+	route, err := r.classifier.Classify(parts)
+	if err != nil {
+		return admission{}, err
+	}
 	cs := r.classes[route.Class]
 	if cs == nil {
 		return admission{}, &RequestError{Status: http.StatusNotFound, Code: "unknown_model",
@@ -374,7 +374,7 @@ func (r *Router) admit(ctx context.Context, tenant *Tenant, route Route, x *exch
 	cs.inFlight.Inc()
 	ctx, cancel := context.WithTimeout(ctx, cs.cfg.Timeout.D())
 	qStart := r.now()
-	err := cs.queue.Acquire(ctx, tenant.Name, tenant.Weight, cs.cfg.QueueTimeout.D())
+	err = cs.queue.Acquire(ctx, tenant.Name, tenant.Weight, cs.cfg.QueueTimeout.D())
 	x.queued = r.now().Sub(qStart)
 	cs.queueHist.Observe(x.queued.Seconds())
 	if err != nil {
