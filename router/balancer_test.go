@@ -102,22 +102,7 @@ func TestPowerOfTwoBalances(t *testing.T) {
 	p := NewPoolWith([]string{"a:1", "b:1", "c:1", "d:1", "e:1", "f:1", "g:1", "h:1"}, testOutlier(), true, BalancerP2C)
 	r := rand.New(rand.NewPCG(1, 2))
 	p.intn = r.IntN
-	now := time.Unix(0, 0)
-	var live []*Endpoint
-	for range 10000 {
-		e := p.Pick(now, nil)
-		e.outstanding.Add(1)
-		live = append(live, e)
-		if len(live) > 64 {
-			i := r.IntN(len(live))
-			live[i].outstanding.Add(-1)
-			live = append(live[:i], live[i+1:]...)
-		}
-	}
-	lo, hi := int64(1<<62), int64(0)
-	for _, e := range p.Endpoints() {
-		lo, hi = min(lo, e.Outstanding()), max(hi, e.Outstanding())
-	}
+	lo, hi := churnSpread(p, r)
 	if hi-lo > 4 {
 		t.Fatalf("outstanding spread %d..%d over 8 endpoints with 65 live requests; want within 4", lo, hi)
 	}

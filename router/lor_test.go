@@ -116,22 +116,7 @@ func TestPickLeastTiesRotate(t *testing.T) {
 func TestLeastOutstandingBalances(t *testing.T) {
 	p := NewPool([]string{"a:1", "b:1", "c:1", "d:1", "e:1", "f:1", "g:1", "h:1"}, testOutlier(), true)
 	r := rand.New(rand.NewPCG(1, 2))
-	now := time.Unix(0, 0)
-	var live []*Endpoint
-	for range 10000 {
-		e := p.Pick(now, nil)
-		e.outstanding.Add(1)
-		live = append(live, e)
-		if len(live) > 64 {
-			i := r.IntN(len(live))
-			live[i].outstanding.Add(-1)
-			live = append(live[:i], live[i+1:]...)
-		}
-	}
-	lo, hi := int64(1<<62), int64(0)
-	for _, e := range p.Endpoints() {
-		lo, hi = min(lo, e.Outstanding()), max(hi, e.Outstanding())
-	}
+	lo, hi := churnSpread(p, r)
 	// Each pick adds to a minimum, each finish lowers one endpoint by one:
 	// the spread can grow only by finishes, and picks close it again.
 	if hi-lo > 2 {
@@ -286,4 +271,27 @@ models:
 			}
 		})
 	}
+}
+
+// churnSpread keeps 65 requests live on p over 10,000 picks, finishing a
+// random one after each pick, and returns the lowest and highest
+// outstanding count left on an endpoint.
+func churnSpread(p *Pool, r *rand.Rand) (lo, hi int64) {
+	now := time.Unix(0, 0)
+	var live []*Endpoint
+	for range 10000 {
+		e := p.Pick(now, nil)
+		e.outstanding.Add(1)
+		live = append(live, e)
+		if len(live) > 64 {
+			i := r.IntN(len(live))
+			live[i].outstanding.Add(-1)
+			live = append(live[:i], live[i+1:]...)
+		}
+	}
+	lo, hi = int64(1<<62), int64(0)
+	for _, e := range p.Endpoints() {
+		lo, hi = min(lo, e.Outstanding()), max(hi, e.Outstanding())
+	}
+	return lo, hi
 }
