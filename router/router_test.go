@@ -750,32 +750,43 @@ func TestSetEndpointsFromSource(t *testing.T) {
 	}
 }
 
-// TestAbsoluteFormTarget: a request line naming another host and
-// credentials reaches the chosen endpoint with neither.
+// TestAbsoluteFormTarget: on both engines, a request line naming another
+// host and credentials reaches the chosen endpoint with neither.
 func TestAbsoluteFormTarget(t *testing.T) {
-	type seenReq struct{ host, auth, uri string }
-	seen := make(chan seenReq, 1)
-	be := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) {
-		seen <- seenReq{req.Host, req.Header.Get("Authorization"), req.RequestURI}
-		_, _ = io.WriteString(w, "{}")
-	})
-	r := startRouter(t, fmt.Sprintf(`models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, be))
-	conn, err := net.Dial("tcp", strings.TrimPrefix(r.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
+	engines := []struct {
+		name  string
+		start func(*testing.T, string) *testRouter
+	}{
+		{"nethttp", func(t *testing.T, cfg string) *testRouter { return startRouter(t, cfg) }},
+		{"fasthttp", startFast},
 	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "POST http://user:pw@evil.example/infer?x=1 HTTP/1.1\r\nHost: evil.example\r\nAuthorization: Bearer %s\r\nX-Model-Class: a\r\nContent-Length: 2\r\n\r\n{}", keyAcme)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
-	s := <-seen
-	if s.host != be || s.auth != "" || s.uri != "/infer?x=1" {
-		t.Fatalf("backend saw host %q auth %q uri %q", s.host, s.auth, s.uri)
+	for _, e := range engines {
+		start := e.start
+		t.Run(e.name, func(t *testing.T) {
+			type seenReq struct{ host, auth, uri string }
+			seen := make(chan seenReq, 1)
+			be := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) {
+				seen <- seenReq{req.Host, req.Header.Get("Authorization"), req.RequestURI}
+				_, _ = io.WriteString(w, "{}")
+			})
+			r := start(t, fmt.Sprintf(`models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, be))
+			conn, err := net.Dial("tcp", strings.TrimPrefix(r.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(conn, "POST http://user:pw@evil.example/infer?x=1 HTTP/1.1\r\nHost: evil.example\r\nAuthorization: Bearer %s\r\nX-Model-Class: a\r\nContent-Length: 2\r\n\r\n{}", keyAcme)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			if s := <-seen; s.host != be || s.auth != "" || s.uri != "/infer?x=1" {
+				t.Fatalf("backend saw host %q auth %q uri %q", s.host, s.auth, s.uri)
+			}
+		})
 	}
 }
