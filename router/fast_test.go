@@ -195,4 +195,3 @@ models:
 		t.Errorf("deadline: %d %s, want 504", res.code, res.body)
 	}
 }
-
