@@ -2,7 +2,6 @@ package binpack
 
 import (
 	"fmt"
-	"hash/fnv"
 	"math"
 	"slices"
 	"sort"
@@ -15,7 +14,7 @@ import (
 // slots, reusing the current state's nodes, layouts and replica positions
 // where the solution allows, and lists the changes against it.
 func (m *model) materialize(s *solution, pi []float64) *Plan {
-	plan := &Plan{Strategy: s.strategy, MIGConfigs: map[string][]MIGDeviceConfig{}}
+	plan := &Plan{Strategy: s.strategy, MIGConfigs: map[string][]catalog.MIGEntry{}}
 	cur := m.currentByGroup()
 	// want[ci][(group,kind)] = replicas still to seat.
 	for _, g := range m.groups {
@@ -48,14 +47,6 @@ func (m *model) materialize(s *solution, pi []float64) *Plan {
 	plan.Unplaced = append(plan.Unplaced, m.unplaced...)
 	sort.SliceStable(plan.Unplaced, func(i, j int) bool { return plan.Unplaced[i].Class < plan.Unplaced[j].Class })
 	plan.Unplaced = dedupeUnplaced(plan.Unplaced)
-	for i := range plan.Nodes {
-		n := &plan.Nodes[i]
-		if n.MIGConfig != "" {
-			if _, ok := plan.MIGConfigs[n.MIGConfig]; !ok {
-				plan.MIGConfigs[n.MIGConfig] = migParted(n.GPUs, m.groupByName(n.NodeGroup))
-			}
-		}
-	}
 	if len(plan.MIGConfigs) == 0 {
 		plan.MIGConfigs = nil
 	}
@@ -219,7 +210,10 @@ func (m *model) buildGroupNodes(s *solution, g *group, current []Node, plan *Pla
 			}
 			n.GPUs = append(n.GPUs, gpu)
 		}
-		n.MIGConfig = migConfigName(g, n.GPUs)
+		if cfg, ok := nodeMIG(g, n.GPUs); ok {
+			n.MIGConfig = cfg.Name
+			plan.MIGConfigs[cfg.Name] = cfg.Entries
+		}
 	}
 	// Time-sliced members travel with their GPU; record them for seating.
 	plan.Nodes = append(plan.Nodes, nodes...)
@@ -250,107 +244,28 @@ func (m *model) newNodeName(g *group, current []Node, i int) string {
 	}
 }
 
-// migConfigName is the nvidia.com/mig.config value of a node: the
-// nodegroup's named layout for mig-fixed, "all-disabled" for MIG-capable
-// GPUs used whole, "all-<layout>" when every GPU has the same layout, else
-// a name derived from a hash of the per-GPU layouts.
-func migConfigName(g *group, gpus []GPU) string {
+// nodeMIG is a node's MIG config (nvidia.com/mig.config and its mig-parted
+// entry): the nodegroup's named layout for mig-fixed, all-disabled for
+// MIG-capable GPUs used whole or time-sliced, else the per-GPU layouts;
+// ok is false for GPUs without MIG.
+func nodeMIG(g *group, gpus []GPU) (cfg catalog.MIGConfig, ok bool) {
 	if !g.gpu.MIG {
-		return ""
+		return catalog.MIGConfig{}, false
 	}
 	switch g.ng.Mode {
 	case ModeMIGFixed:
 		if g.ng.LayoutName != "" {
-			return g.ng.LayoutName
+			return catalog.FixedMIG(g.ng.LayoutName, g.ng.Layout.Counts()), true
 		}
 	case ModeWhole, ModeTimeSliced:
-		return "all-disabled"
+		return catalog.MIGDisabled(), true
 	}
-	keys := make([]string, len(gpus))
-	same := true
+	per := make([]map[string]int, len(gpus))
 	for i, gpu := range gpus {
-		keys[i] = countsKey(gpu.Layout)
-		if keys[i] != keys[0] {
-			same = false
-		}
+		per[i] = gpu.Layout.Counts()
 	}
-	if same {
-		if keys[0] == "" {
-			return "all-disabled"
-		}
-		return "all-" + keys[0]
-	}
-	h := fnv.New32a()
-	h.Write([]byte(strings.Join(keys, "|")))
-	return fmt.Sprintf("headroom-%08x", h.Sum32())
+	return catalog.NodeMIG(per), true
 }
-
-// countsKey renders a layout's profile counts, largest first: "1x4g.40gb-1x3g.40gb".
-func countsKey(l catalog.Layout) string {
-	if len(l) == 0 {
-		return ""
-	}
-	c := l.Counts()
-	names := make([]string, 0, len(c))
-	for k := range c {
-		names = append(names, k)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		a, b := profileCompute(names[i]), profileCompute(names[j])
-		if a != b {
-			return a > b
-		}
-		return names[i] > names[j]
-	})
-	parts := make([]string, len(names))
-	for i, n := range names {
-		parts[i] = fmt.Sprintf("%dx%s", c[n], n)
-	}
-	return strings.Join(parts, "-")
-}
-
-func profileCompute(name string) int {
-	var n int
-	fmt.Sscanf(name, "%dg", &n)
-	return n
-}
-
-// migParted renders a node's GPUs as a mig-parted config: GPUs with the
-// same layout share an entry; GPUs without a layout have MIG disabled.
-func migParted(gpus []GPU, g *group) []MIGDeviceConfig {
-	var out []MIGDeviceConfig
-	index := map[string]int{}
-	for _, gpu := range gpus {
-		k := countsKey(gpu.Layout)
-		i, ok := index[k]
-		if !ok {
-			e := MIGDeviceConfig{MIGEnabled: len(gpu.Layout) > 0}
-			if e.MIGEnabled {
-				e.MIGDevices = gpu.Layout.Counts()
-			}
-			out = append(out, e)
-			i = len(out) - 1
-			index[k] = i
-		}
-		out[i].Devices = append(out[i].Devices, gpu.Index)
-	}
-	return out
-}
-
-// resourceName is the Kubernetes extended resource a replica on a profile
-// requests, with the device plugin's mixed strategy.
-func resourceName(profile string) string {
-	switch profile {
-	case catalog.ProfileWhole, catalog.ProfileTimeSliced:
-		return "nvidia.com/gpu"
-	}
-	return "nvidia.com/mig-" + profile
-}
-
-// ResourceName is the Kubernetes resource a replica on profile requests:
-// nvidia.com/mig-<profile> for a MIG slice (mixed strategy),
-// nvidia.com/gpu for a whole or time-sliced GPU.
-func ResourceName(profile string) string { return resourceName(profile) }
 
 // seat puts each replica into a slot: first where the same class already
 // sits in the same slot, then into free slots in node, GPU, start order.
@@ -538,7 +453,7 @@ func (m *model) allocations(s *solution, plan *Plan) {
 				capacity = float64(r)
 			}
 			plan.Allocations = append(plan.Allocations, Allocation{Class: cm.c.Name, NodeGroup: g.ng.Name, GPU: g.gpu.Name,
-				Profile: g.kinds[cd.kind], Replicas: r, Capacity: round6(capacity), Resource: resourceName(g.kinds[cd.kind]), MemoryGiB: cd.mem})
+				Profile: g.kinds[cd.kind], Replicas: r, Capacity: round6(capacity), Resource: catalog.ResourceName(g.kinds[cd.kind]), MemoryGiB: cd.mem})
 		}
 	}
 	sort.SliceStable(plan.Allocations, func(i, j int) bool {

@@ -209,7 +209,7 @@ type Plan struct {
 	Nodes          []Node            `json:"nodes"`
 	// MIGConfigs are the mig-parted configs of the per-node layouts used,
 	// keyed by the nvidia.com/mig.config value.
-	MIGConfigs map[string][]MIGDeviceConfig `json:"migConfigs,omitempty"`
+	MIGConfigs map[string][]catalog.MIGEntry `json:"migConfigs,omitempty"`
 	Changes    Changes                      `json:"changes"`
 	Reasons    []Reason                     `json:"reasons,omitempty"`
 	Unplaced   []Unplaced                   `json:"unplaced,omitempty"`
@@ -249,13 +249,6 @@ type Allocation struct {
 	Capacity  float64 `json:"capacity"`
 	Resource  string  `json:"resource"`
 	MemoryGiB float64 `json:"memoryGiB"`
-}
-
-// MIGDeviceConfig is one entry of a mig-parted config.
-type MIGDeviceConfig struct {
-	Devices    []int          `json:"devices"`
-	MIGEnabled bool           `json:"mig-enabled"`
-	MIGDevices map[string]int `json:"mig-devices,omitempty"`
 }
 
 // Changes compares the plan with the current state.

@@ -34,7 +34,7 @@ const DefaultChangeCost = 3.44
 
 // Pack implements Packer.
 func (b Binpack) Pack(req PackRequest) PackResult {
-	res := PackResult{Targets: map[string]int{}, Layouts: map[string]string{}, Placed: map[string]int{}, Unplaced: map[string]int{}}
+	res := PackResult{Targets: map[string]int{}, Layouts: map[string]catalog.MIGConfig{}, Placed: map[string]int{}, Unplaced: map[string]int{}}
 	cat := b.Catalog
 	if cat == nil {
 		cat = defaultCatalog
@@ -119,9 +119,8 @@ func (b Binpack) Pack(req PackRequest) PackResult {
 			if len(g.Layout) == 0 || i >= len(cur.GPUs) {
 				continue
 			}
-			if catalog.Layout(g.Layout).String() != catalog.Layout(cur.GPUs[i].Layout).String() &&
-				MIGConfigName(g.Layout.Counts()) != MIGConfigName(cur.GPUs[i].Layout.Counts()) {
-				res.Layouts[n.Name] = n.MIGConfig
+			if !catalog.UniformMIG(g.Layout.Counts()).Same(catalog.UniformMIG(cur.GPUs[i].Layout.Counts()), 1) {
+				res.Layouts[n.Name] = catalog.MIGConfig{Name: n.MIGConfig, Entries: plan.MIGConfigs[n.MIGConfig]}
 				break
 			}
 		}
@@ -146,20 +145,18 @@ func layoutOf(cat *catalog.Catalog, gpu string, counts map[string]int) catalog.L
 // currentNode is a node's current GPUs for binpack: the layout its MIG
 // config names, with the node's pods spread over the matching slots.
 func currentNode(cat *catalog.Catalog, g PackNodeGroup, n PackNode) binpack.Node {
-	out := binpack.Node{Name: n.Name, NodeGroup: n.NodeGroup, MIGConfig: n.MIGConfig}
-	gpu, _ := cat.GPU(g.GPU)
-	var per catalog.Layout
-	switch g.Mode {
-	case binpack.ModeMIGFixed:
-		per = layoutOf(cat, g.GPU, g.FixedLayout)
-	case binpack.ModeMIGDynamic:
-		if counts, ok := layoutCounts(gpu, n.MIGConfig); ok && gpu != nil {
-			delete(counts, catalog.ProfileWhole)
-			per = layoutOf(cat, g.GPU, counts)
-		}
-	}
+	out := binpack.Node{Name: n.Name, NodeGroup: n.NodeGroup, MIGConfig: n.MIG.Name}
+	gpus := max(g.GPUs, 1)
+	perGPU := n.MIG.PerGPU(gpus)
 	pods := append([]Pod(nil), n.Pods...)
-	for i := range max(g.GPUs, 1) {
+	for i := range gpus {
+		var per catalog.Layout
+		switch g.Mode {
+		case binpack.ModeMIGFixed:
+			per = layoutOf(cat, g.GPU, g.FixedLayout)
+		case binpack.ModeMIGDynamic:
+			per = layoutOf(cat, g.GPU, perGPU[i])
+		}
 		bg := binpack.GPU{Index: i, Layout: per}
 		switch {
 		case len(per) > 0:

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/headroom-dev/headroom/binpack/catalog"
 	"github.com/headroom-dev/headroom/policies"
 )
 
@@ -31,7 +32,8 @@ func (c *Controller) planCluster(d *Decision, obs *Observations, w *world, allDa
 		}
 	}
 
-	req, held := c.packRequest(desired, d.Classes, w)
+	req, held, notes := c.packRequest(desired, d.Classes, w)
+	d.NotDone = append(d.NotDone, notes...)
 	res := c.opts.Packer.Pack(req)
 	for _, cl := range sortedKeys(res.Unplaced) {
 		d.NotDone = append(d.NotDone, fmt.Sprintf("class %s: %d replicas fit no nodegroup within its max size", cl, res.Unplaced[cl]))
@@ -98,7 +100,7 @@ func (c *Controller) planCluster(d *Decision, obs *Observations, w *world, allDa
 			continue
 		}
 		if !c.voluntaryRoom(w) {
-			d.NotDone = append(d.NotDone, fmt.Sprintf("re-layout of %s to %s waits: disruption budget (maxNodesDraining) in use", node, res.Layouts[node]))
+			d.NotDone = append(d.NotDone, fmt.Sprintf("re-layout of %s to %s waits: disruption budget (maxNodesDraining) in use", node, res.Layouts[node].Name))
 			continue
 		}
 		n := w.nodes[node]
@@ -106,12 +108,12 @@ func (c *Controller) planCluster(d *Decision, obs *Observations, w *world, allDa
 			continue // booting nodes get their layout once they join
 		}
 		if why := c.budgetBlocked(w.podsByNode[node], desired, d); why != "" {
-			d.NotDone = append(d.NotDone, fmt.Sprintf("re-layout of %s to %s held: %s", node, res.Layouts[node], why))
+			d.NotDone = append(d.NotDone, fmt.Sprintf("re-layout of %s to %s held: %s", node, res.Layouts[node].Name, why))
 			continue
 		}
 		d.reserveEvictions(w.podsByNode[node])
-		c.st.procs[node] = &procedure{Kind: procRelayout, Node: node, NodeGroup: n.NodeGroup, Config: res.Layouts[node], Since: now,
-			Reason: fmt.Sprintf("MIG re-layout %q -> %q for pending demand", n.MIGConfig, res.Layouts[node])}
+		c.st.procs[node] = &procedure{Kind: procRelayout, Node: node, NodeGroup: n.NodeGroup, MIG: res.Layouts[node], Since: now,
+			Reason: fmt.Sprintf("MIG re-layout %q -> %q for pending demand", n.MIGConfig, res.Layouts[node].Name)}
 	}
 
 	// Consolidation: only with complete data, no capacity booting, an open
@@ -132,10 +134,10 @@ func (c *Controller) planCluster(d *Decision, obs *Observations, w *world, allDa
 
 // packRequest builds the packer's view: usable nodes (plus booting ones as
 // empty capacity) and, per nodegroup, the nodes held out of it.
-func (c *Controller) packRequest(desired map[string]int, classes []ClassDecision, w *world) (PackRequest, map[string]int) {
+func (c *Controller) packRequest(desired map[string]int, classes []ClassDecision, w *world) (req PackRequest, held map[string]int, notes []string) {
 	pol := c.policy
-	req := PackRequest{AllowNew: true}
-	held := map[string]int{}
+	req = PackRequest{AllowNew: true}
+	held = map[string]int{}
 	for i := range pol.NodeGroups {
 		ng := &pol.NodeGroups[i]
 		pg := PackNodeGroup{Name: ng.Name, InstanceType: ng.Spec.InstanceType, CapacityType: ng.Spec.CapacityType,
@@ -168,14 +170,19 @@ func (c *Controller) packRequest(desired map[string]int, classes []ClassDecision
 			present++
 			p := c.st.procs[name]
 			_, gone := w.interrupted[name]
+			mig, migErr := c.nodeMIG(n, ng, w.migConfigs)
 			switch {
 			case p != nil && p.Kind == procRelayout:
-				req.Nodes = append(req.Nodes, PackNode{Name: name, NodeGroup: ng.Name, MIGConfig: p.Config, Pods: w.podsByNode[name]})
+				req.Nodes = append(req.Nodes, PackNode{Name: name, NodeGroup: ng.Name, MIG: p.MIG, Pods: w.podsByNode[name]})
 			case gone || p != nil || (n.Cordoned && n.Ready):
 				held[ng.Name]++
+			case migErr != nil:
+				// Its slots are unknown: count it held rather than guess.
+				held[ng.Name]++
+				notes = append(notes, fmt.Sprintf("node %s: %v: its capacity is not planned on", name, migErr))
 			default:
 				// Ready or joining: its capacity counts.
-				req.Nodes = append(req.Nodes, PackNode{Name: name, NodeGroup: ng.Name, MIGConfig: n.MIGConfig, Booting: !n.Ready, Pods: w.podsByNode[name]})
+				req.Nodes = append(req.Nodes, PackNode{Name: name, NodeGroup: ng.Name, MIG: mig, Booting: !n.Ready, Pods: w.podsByNode[name]})
 			}
 		}
 		if gs, ok := w.groups[ng.Name]; ok {
@@ -220,7 +227,34 @@ func (c *Controller) packRequest(desired map[string]int, classes []ClassDecision
 		}
 		req.Classes = append(req.Classes, pc)
 	}
-	return req, held
+	return req, held, notes
+}
+
+// nodeMIG resolves a node's nvidia.com/mig.config: the published configs
+// first, then a mig-fixed nodegroup's own layout, then the name itself. A
+// node whose GPUs have no MIG has none; a joining node may have none yet.
+func (c *Controller) nodeMIG(n *Node, ng *policies.NodeGroup, published map[string]catalog.MIGConfig) (catalog.MIGConfig, error) {
+	it, _ := c.opts.Catalog.Instance(ng.Spec.InstanceType)
+	var gpu *catalog.GPU
+	if it != nil {
+		gpu, _ = c.opts.Catalog.GPU(it.GPU)
+	}
+	switch {
+	case gpu == nil || !gpu.MIG:
+		return catalog.MIGConfig{}, nil
+	case n.MIGConfig == "" && !n.Ready:
+		return catalog.MIGConfig{}, nil
+	}
+	if l := ng.Spec.GPU.Layout; l != nil && n.MIGConfig == l.Name {
+		if _, ok := published[l.Name]; !ok {
+			return catalog.FixedMIG(l.Name, l.Devices), nil
+		}
+	}
+	cfg, err := catalog.ResolveMIGConfig(n.MIGConfig, published, gpu)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate(gpu, it.GPUs)
 }
 
 // voluntaryRoom reports whether another node may start a voluntary
@@ -428,15 +462,16 @@ func (c *Controller) advanceProcedures(d *Decision, w *world, booting bool, now 
 			switch {
 			case len(pods) > 0:
 				act(ActDrain, phaseDisrupt, strconv.Itoa(len(pods))+" pods", "0 pods", "step 2: drain before re-partitioning")
-			case n.MIGConfig != p.Config:
-				act(ActSetMIGConfig, phaseDisrupt, n.MIGConfig, p.Config, "step 3: set nvidia.com/mig.config")
+			case n.MIGConfig != p.MIG.Name:
+				act(ActSetMIGConfig, phaseDisrupt, n.MIGConfig, p.MIG.Name, "step 3: set nvidia.com/mig.config")
+				d.Actions[len(d.Actions)-1].mig = p.MIG
 			case n.MIGState == "success" && !p.Removed:
 				act(ActUncordon, phaseRestore, "cordoned", "schedulable", "step 5: layout applied, uncordon")
 				p.Removed = true // done; dropped next tick
 			case n.MIGState == "failed":
-				d.NotDone = append(d.NotDone, fmt.Sprintf("MIG re-layout of %s to %s failed (mig.config.state=failed): node stays cordoned for an operator", name, p.Config))
+				d.NotDone = append(d.NotDone, fmt.Sprintf("MIG re-layout of %s to %s failed (mig.config.state=failed): node stays cordoned for an operator", name, p.MIG.Name))
 			case now.Sub(p.Since) > c.opts.MIGTimeout:
-				d.NotDone = append(d.NotDone, fmt.Sprintf("MIG re-layout of %s to %s stuck in %q for %v", name, p.Config, n.MIGState, now.Sub(p.Since).Round(time.Second)))
+				d.NotDone = append(d.NotDone, fmt.Sprintf("MIG re-layout of %s to %s stuck in %q for %v", name, p.MIG.Name, n.MIGState, now.Sub(p.Since).Round(time.Second)))
 			default:
 				// step 4: wait for the MIG manager.
 			}

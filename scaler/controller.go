@@ -167,6 +167,13 @@ func (c *Controller) Act(ctx context.Context, d *Decision, now time.Time) {
 			continue
 		}
 		err := c.apply(ctx, a)
+		if r, ok := c.cluster.(Reporter); ok {
+			a.Status, a.Error = StatusDone, ""
+			if err != nil {
+				a.Status, a.Error = StatusFailed, err.Error()
+			}
+			r.Report(ctx, *a)
+		}
 		if err == nil {
 			a.Status = StatusDone
 			delete(c.st.backoff, a.key())
@@ -216,7 +223,9 @@ func (c *Controller) apply(ctx context.Context, a *Action) error {
 	case ActDrain:
 		return c.cluster.Drain(ctx, a.Target)
 	case ActSetMIGConfig:
-		return c.cluster.SetMIGConfig(ctx, a.Target, a.To)
+		return c.cluster.SetMIGConfig(ctx, a.Target, a.mig)
+	case ActSetProfile:
+		return c.cluster.SetProfile(ctx, a.Target, a.To)
 	case ActRemoveNode:
 		if r, ok := c.cloud.(NodeRemover); ok {
 			return r.RemoveNode(ctx, a.NodeGroup, a.Target)

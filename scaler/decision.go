@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/headroom-dev/headroom/binpack/catalog"
 )
 
 // ActionKind names what an action changes.
@@ -19,6 +21,7 @@ const (
 	ActDrain         ActionKind = "drain"
 	ActSetMIGConfig  ActionKind = "set-mig-config"
 	ActRemoveNode    ActionKind = "remove-node"
+	ActSetProfile    ActionKind = "set-profile"
 )
 
 // Action statuses.
@@ -50,6 +53,7 @@ type Action struct {
 	// to is the numeric target of scale actions, from the numeric start.
 	from, to int
 	res      Resources
+	mig      catalog.MIGConfig
 }
 
 func (a Action) key() string { return string(a.Kind) + "/" + a.Target }

@@ -8,34 +8,6 @@ import (
 // Every parser in the package gets a fuzz test: none may panic, and what
 // they accept must round-trip or stay in range.
 
-func FuzzParseMIGConfig(f *testing.F) {
-	for _, s := range []string{"all-disabled", "all-3g.40gb", "all-2x3g.40gb", "all-1x4g.40gb-1x3g.40gb", "headroom-0badc0de", "all-", "all-x", "all-9999999999999999999x1g"} {
-		f.Add(s)
-	}
-	h100 := defaultCatalog.GPUs["H100-80GB"]
-	f.Fuzz(func(t *testing.T, s string) {
-		counts, ok := ParseMIGConfig(s)
-		if !ok {
-			return
-		}
-		for _, v := range counts {
-			if v < 0 {
-				t.Fatalf("%q: negative count", s)
-			}
-		}
-		if c, ok := layoutCounts(h100, s); ok {
-			name := MIGConfigName(c)
-			back, ok := ParseMIGConfig(name)
-			if !ok {
-				t.Fatalf("%q -> %q does not parse back", s, name)
-			}
-			if MIGConfigName(back) != name {
-				t.Fatalf("%q -> %q -> %q", s, name, MIGConfigName(back))
-			}
-		}
-	})
-}
-
 func FuzzParseBudget(f *testing.F) {
 	for _, s := range []string{"", "1", "25%", "0", "-1", "abc%", "1e9%", "100%"} {
 		f.Add(s, 10)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/headroom-dev/headroom/binpack/catalog"
 )
 
 // The boundary of the scaler core. Three small interfaces, shaped after the
@@ -104,9 +106,24 @@ type Cluster interface {
 	// Drain evicts every reader pod on a node through the Eviction API,
 	// honouring PodDisruptionBudgets: ErrBlocked when one refuses.
 	Drain(ctx context.Context, node string) error
-	// SetMIGConfig sets the node's nvidia.com/mig.config label; the MIG
-	// manager applies it and reports progress in nvidia.com/mig.config.state.
-	SetMIGConfig(ctx context.Context, node, config string) error
+	// SetMIGConfig publishes cfg in the mig-parted ConfigMap the MIG
+	// manager reads (unless a config of that name with the same layout is
+	// there already), then sets the node's nvidia.com/mig.config label to
+	// cfg.Name; the MIG manager applies it and reports progress in
+	// nvidia.com/mig.config.state.
+	SetMIGConfig(ctx context.Context, node string, cfg catalog.MIGConfig) error
+	// SetProfile changes the GPU slice a class's replicas request (its
+	// Deployment's nvidia.com/mig-<profile> or nvidia.com/gpu resource); the
+	// Deployment's rolling update replaces the replicas.
+	SetProfile(ctx context.Context, class, profile string) error
+}
+
+// Reporter is an optional extension of Cluster: the controller hands it
+// every action it tried (done or failed, with the decision's reason), so the
+// adapter can record it on the object acted on (a Kubernetes Event on the
+// Deployment or Node). Reporting is best effort and never fails a tick.
+type Reporter interface {
+	Report(ctx context.Context, a Action)
 }
 
 // ClusterState is the Kubernetes side at one moment.
@@ -117,6 +134,10 @@ type ClusterState struct {
 	// Deployment's spec.replicas). Optional: a class without one is
 	// taken to have as many replicas as it has pods not failed.
 	Deployments []Deployment
+	// MIGConfigs are the configs published in the mig-parted ConfigMap,
+	// by name: how a node's nvidia.com/mig.config that is not readable
+	// from its name alone (catalog.ParseMIGConfigName) is resolved.
+	MIGConfigs map[string]catalog.MIGConfig
 }
 
 // Deployment is a class's Deployment as the core sees it.

@@ -75,7 +75,7 @@ const (
 
 type procedure struct {
 	Kind, Node, NodeGroup string
-	Config                string // relayout target
+	MIG                   catalog.MIGConfig // relayout target
 	Since                 time.Time
 	Terminates            time.Time
 	Removed               bool
@@ -102,12 +102,13 @@ type world struct {
 	groups      map[string]NodeGroupState
 	usage       map[string][]PodUsage
 	gpu         map[string][]GPUMemory
+	migConfigs  map[string]catalog.MIGConfig // published, by name
 }
 
 func index(obs *Observations) world {
 	w := world{nodes: map[string]*Node{}, podsByClass: map[string][]Pod{}, podsByNode: map[string][]Pod{},
 		replicas: map[string]int{}, interrupted: map[string]time.Time{}, groups: map[string]NodeGroupState{},
-		usage: map[string][]PodUsage{}, gpu: map[string][]GPUMemory{}}
+		usage: map[string][]PodUsage{}, gpu: map[string][]GPUMemory{}, migConfigs: obs.Cluster.MIGConfigs}
 	for i := range obs.Cluster.Nodes {
 		n := &obs.Cluster.Nodes[i]
 		w.nodes[n.Name] = n

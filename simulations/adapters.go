@@ -3,12 +3,14 @@ package simulations
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/headroom-dev/headroom/binpack/catalog"
 	"github.com/headroom-dev/headroom/policies"
 	"github.com/headroom-dev/headroom/scaler"
 )
@@ -101,7 +103,7 @@ func (m simMetrics) PodUsage(_ context.Context, _ time.Time) ([]scaler.PodUsage,
 // Snapshot lists live nodes and pods.
 func (c simCluster) Snapshot(_ context.Context) (scaler.ClusterState, error) {
 	w := c.w
-	var st scaler.ClusterState
+	st := scaler.ClusterState{MIGConfigs: maps.Clone(w.published)}
 	for i := range w.nodes {
 		n := &w.nodes[i]
 		if n.state == nodeGone {
@@ -254,12 +256,18 @@ func (w *World) disruptionAllowed(c int) int {
 	return k
 }
 
-func (c simCluster) SetMIGConfig(_ context.Context, node, config string) error {
+func (c simCluster) SetMIGConfig(_ context.Context, node string, cfg catalog.MIGConfig) error {
 	i, err := c.node(node)
 	if err != nil {
 		return err
 	}
-	return c.w.setMIG(i, config)
+	return c.w.setMIG(i, cfg)
+}
+
+// SetProfile is not modelled: a simulated class keeps the profiles its
+// policy lists, and pods take the first that fits.
+func (c simCluster) SetProfile(_ context.Context, class, profile string) error {
+	return fmt.Errorf("simulated cluster: moving class %s to profile %s is not modelled", class, profile)
 }
 
 func (c simCloud) NodeGroups(_ context.Context) ([]scaler.NodeGroupState, error) {

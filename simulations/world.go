@@ -2,17 +2,16 @@ package simulations
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/headroom-dev/headroom/binpack/catalog"
 	"github.com/headroom-dev/headroom/policies"
-	"github.com/headroom-dev/headroom/scaler"
 )
 
 // The simulated world: nodegroups, nodes with GPU slots, reader pods and a
@@ -162,8 +161,11 @@ type World struct {
 	classes []classInfo
 	ngs     []ngInfo
 	nodes   []node
-	pods    []pod
-	ready   [][]int32 // per class: ready pod indices, for routing
+	// published are the MIG configs the controller published (the
+	// mig-parted ConfigMap), by name: what the MIG manager reads.
+	published map[string]catalog.MIGConfig
+	pods      []pod
+	ready     [][]int32 // per class: ready pod indices, for routing
 	// router queue per class (no ready replica)
 	rq      [][]qent
 	dirty   bool // the scheduler should run
@@ -188,7 +190,7 @@ type Resources struct{ CPUCores, MemoryBytes float64 }
 
 // newWorld builds the world from a validated, defaulted policy.
 func newWorld(pol *policies.Policy, cat *catalog.Catalog, opt WorldOptions, start time.Time, seed uint64) (*World, error) {
-	w := &World{opt: opt, pol: pol, cat: cat, start: start,
+	w := &World{opt: opt, pol: pol, cat: cat, start: start, published: map[string]catalog.MIGConfig{},
 		rngBoot:   rand.New(rand.NewPCG(seed, 0x626f6f74)),
 		rngLoad:   rand.New(rand.NewPCG(seed, 0x6c6f6164)),
 		rngSpot:   rand.New(rand.NewPCG(seed, 0x73706f74)),
@@ -234,7 +236,7 @@ func newWorld(pol *policies.Policy, cat *catalog.Catalog, opt WorldOptions, star
 	// Each mig-dynamic nodegroup starts with a mixed layout that serves
 	// every class that may run there: the first MIG profile of each such
 	// class, placed largest first, round after round until the GPU is full
-	// (written as an nvidia.com/mig.config counts value). headroom may
+	// (named as the scaler names it: all-<n>x<profile>-...). headroom may
 	// re-partition; the baselines keep it.
 	for g := range w.ngs {
 		ng := &w.ngs[g]
@@ -277,17 +279,7 @@ func (w *World) mixedLayout(g int) string {
 			}
 		}
 	}
-	counts := l.Counts()
-	names := make([]string, 0, len(counts))
-	for k := range counts {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	parts := make([]string, len(names))
-	for i, k := range names {
-		parts[i] = fmt.Sprintf("%s=%d", k, counts[k])
-	}
-	return strings.Join(parts, ",")
+	return catalog.UniformMIG(l.Counts()).Name
 }
 
 func (w *World) classInfo(mc *policies.ModelClass) (classInfo, error) {
@@ -546,19 +538,17 @@ func (w *World) buildSlots(g int, cfg string) []slot {
 			}
 		}
 	default: // mig-fixed, mig-dynamic
-		counts, err := w.migCounts(g, cfg)
+		perGPU, err := w.migCounts(g, cfg)
 		if err != nil {
 			return nil
 		}
-		names := make([]string, 0, len(counts))
-		for k := range counts {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for i := 0; i < gpus; i++ {
-			for _, name := range names {
+		for i, counts := range perGPU {
+			if len(counts) == 0 {
+				out = append(out, slot{gpu: i, profile: catalog.ProfileWhole, usable: mib(ng.gpu.MemoryGiB), pod: -1})
+			}
+			for _, name := range slices.Sorted(maps.Keys(counts)) {
 				p, _ := ng.gpu.Profile(name)
-				for j := 0; j < counts[name]; j++ {
+				for range counts[name] {
 					out = append(out, slot{gpu: i, profile: name, usable: mib(p.UsableGiB), pod: -1})
 				}
 			}
@@ -567,77 +557,34 @@ func (w *World) buildSlots(g int, cfg string) []slot {
 	return out
 }
 
-// migCounts parses a nvidia.com/mig.config value into instances per GPU.
-// Accepted: the nodegroup's named layout, "all-disabled" (whole GPUs),
-// "all-<profile>" (as many as fit), a catalog layout string
-// "3g.40gb@0+2g.20gb@4", or counts "3g.40gb=1,2g.20gb=2". Every layout is
-// checked against the GPU's placement rules.
-func (w *World) migCounts(g int, cfg string) (map[string]int, error) {
+// migCounts is what the MIG manager makes of a nvidia.com/mig.config
+// value: the config of that name among those published (the controller
+// writes them before it sets the label), else the nodegroup's own mig-fixed
+// layout, else the name read as catalog.ParseMIGConfigName does; checked
+// against the GPU and node. It returns the profile counts of each GPU (an
+// empty map: MIG off, a whole GPU).
+func (w *World) migCounts(g int, name string) ([]map[string]int, error) {
 	ng := &w.ngs[g]
-	gpu := ng.gpu
-	if gpu == nil {
+	if ng.gpu == nil {
 		return nil, fmt.Errorf("nodegroup %s has no GPU", ng.name)
 	}
-	if l := ng.spec.Spec.GPU.Layout; l != nil && cfg == l.Name {
-		return l.Devices, nil
+	if name == "" || !ng.gpu.MIG {
+		return catalog.MIGDisabled().PerGPU(ng.inst.GPUs), nil
 	}
-	switch {
-	case cfg == "all-disabled" || cfg == "" || !gpu.MIG:
-		return map[string]int{catalog.ProfileWhole: 1}, nil
-	case strings.HasPrefix(cfg, "all-") && strings.Contains(cfg, "x"):
-		// The scaler's (and binpack's) names: "all-2x3g.40gb",
-		// "all-1x4g.40gb-1x3g.40gb", every GPU the same.
-		counts, ok := scaler.ParseMIGConfig(cfg)
-		if !ok {
-			return nil, fmt.Errorf("MIG config %q: want all-<n>x<profile>[-<n>x<profile>...]", cfg)
-		}
-		for name, k := range counts {
-			if _, known := gpu.Profile(name); !known || k <= 0 {
-				return nil, fmt.Errorf("MIG config %q: unknown profile %q on %s", cfg, name, gpu.Name)
-			}
-		}
-		return placeCounts(gpu, cfg, counts)
-	case strings.HasPrefix(cfg, "all-"):
-		p, ok := gpu.Profile(strings.TrimPrefix(cfg, "all-"))
-		if !ok || p.Memory == 0 {
-			return nil, fmt.Errorf("MIG config %q: unknown profile on %s", cfg, gpu.Name)
-		}
-		return map[string]int{p.Name: p.MaxPerGPU()}, nil
-	case strings.Contains(cfg, "@"):
-		var l catalog.Layout
-		for _, part := range strings.Split(cfg, "+") {
-			name, at, _ := strings.Cut(part, "@")
-			s, err := strconv.Atoi(at)
-			if err != nil {
-				return nil, fmt.Errorf("MIG config %q: bad start in %q", cfg, part)
-			}
-			l = append(l, catalog.Placement{Profile: name, Start: s})
-		}
-		if err := gpu.ValidateLayout(l); err != nil {
+	cfg, ok := w.published[name]
+	if l := ng.spec.Spec.GPU.Layout; !ok && l != nil && name == l.Name {
+		cfg, ok = catalog.FixedMIG(l.Name, l.Devices), true
+	}
+	if !ok {
+		var err error
+		if cfg, err = catalog.ParseMIGConfigName(name, ng.gpu); err != nil {
 			return nil, err
 		}
-		return l.Counts(), nil
-	default:
-		counts := map[string]int{}
-		for _, part := range strings.Split(cfg, ",") {
-			name, n, ok := strings.Cut(strings.TrimSpace(part), "=")
-			k, err := strconv.Atoi(n)
-			if _, known := gpu.Profile(name); !ok || err != nil || k < 0 || !known {
-				return nil, fmt.Errorf("MIG config %q: want profile=count,... with profiles of %s", cfg, gpu.Name)
-			}
-			counts[name] += k
-		}
-		return placeCounts(gpu, cfg, counts)
 	}
-}
-
-// placeCounts checks that per-GPU profile counts fit one GPU, placing the
-// largest instances first, as mig-parted would need to.
-func placeCounts(gpu *catalog.GPU, cfg string, counts map[string]int) (map[string]int, error) {
-	if _, ok := gpu.LayoutFor(counts); !ok {
-		return nil, fmt.Errorf("MIG config %q does not fit one %s", cfg, gpu.Name)
+	if err := cfg.Validate(ng.gpu, ng.inst.GPUs); err != nil {
+		return nil, err
 	}
-	return counts, nil
+	return cfg.PerGPU(ng.inst.GPUs), nil
 }
 
 // liveNodes returns the nodes of nodegroup g that are booting or ready.
@@ -1041,15 +988,21 @@ func (w *World) handle(e event) {
 	}
 }
 
-// setMIG starts a re-partition: the GPUs are unusable for the nodegroup's
-// repartition time, and pods still on the node are killed (the MIG manager
-// stops GPU clients; a careful controller drains first).
-func (w *World) setMIG(ni int32, cfg string) error {
+// setMIG publishes a config and sets a node's label to it, which starts a
+// re-partition: the GPUs are unusable for the nodegroup's repartition time,
+// and pods still on the node are killed (the MIG manager stops GPU clients;
+// a careful controller drains first).
+func (w *World) setMIG(ni int32, mig catalog.MIGConfig) error {
 	n := &w.nodes[ni]
 	ng := &w.ngs[n.ng]
 	if ng.mode != policies.GPUModeMIGDynamic && ng.mode != policies.GPUModeMIGFixed {
 		return fmt.Errorf("node %s: nodegroup %s is not in a MIG mode", n.name, ng.name)
 	}
+	if mig.Name == "" {
+		return fmt.Errorf("node %s: MIG config without a name", n.name)
+	}
+	w.published[mig.Name] = mig
+	cfg := mig.Name
 	if _, err := w.migCounts(n.ng, cfg); err != nil {
 		n.migConfig, n.migState = cfg, "failed"
 		return nil // the label is set; the MIG manager reports the failure

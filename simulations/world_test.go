@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/headroom-dev/headroom/binpack/catalog"
 	"github.com/headroom-dev/headroom/policies"
 	"github.com/headroom-dev/headroom/scaler"
 	"github.com/headroom-dev/headroom/simulations/trace"
@@ -63,8 +65,17 @@ func advance(w *World, t int64) {
 	w.now = t
 }
 
+func mustMIG(t *testing.T, name string) catalog.MIGConfig {
+	t.Helper()
+	cfg, err := catalog.ParseMIGConfigName(name, catalog.Default().GPUs["H100-80GB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func TestMIGConfigs(t *testing.T) {
-	w, _ := testWorld(t, WorldOptions{})
+	w, env := testWorld(t, WorldOptions{})
 	for _, c := range []struct {
 		cfg     string
 		want    map[string]int
@@ -72,13 +83,12 @@ func TestMIGConfigs(t *testing.T) {
 	}{
 		{"all-1g.10gb", map[string]int{"1g.10gb": 7}, ""},
 		{"all-3g.40gb", map[string]int{"3g.40gb": 2}, ""},
-		{"all-disabled", map[string]int{"whole": 1}, ""},
-		{"3g.40gb=1,2g.20gb=1,1g.10gb=2", map[string]int{"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2}, ""},
-		{"3g.40gb@0+2g.20gb@4+1g.10gb@6", map[string]int{"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 1}, ""},
-		{"3g.40gb=3", nil, "does not fit"},
-		{"all-9g.90gb", nil, "unknown profile"},
-		{"3g.40gb@1", nil, "may not start"},
-		{"banana", nil, "want profile=count"},
+		{"all-disabled", map[string]int{}, ""},
+		{"all-1x3g.40gb-1x2g.20gb-2x1g.10gb", map[string]int{"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2}, ""},
+		{"all-3x3g.40gb", nil, "does not fit"},
+		{"all-9g.90gb", nil, "unknown MIG profile"},
+		{"banana", nil, "must be published"},
+		{"headroom-0000abcd", nil, "must be published"}, // not published
 	} {
 		got, err := w.migCounts(0, c.cfg)
 		if c.wantErr != "" {
@@ -91,11 +101,39 @@ func TestMIGConfigs(t *testing.T) {
 			t.Errorf("%s: %v", c.cfg, err)
 			continue
 		}
-		for k, v := range c.want {
-			if got[k] != v {
-				t.Errorf("%s: %s = %d, want %d (all %v)", c.cfg, k, got[k], v, got)
+		for i := range got {
+			if !maps.Equal(got[i], c.want) {
+				t.Errorf("%s: GPU %d has %v, want %v", c.cfg, i, got[i], c.want)
 			}
 		}
+	}
+	// A mixed layout is readable only from what the controller published:
+	// the MIG manager reads the same config, GPU by GPU.
+	gpus := w.ngs[0].inst.GPUs
+	per := make([]map[string]int, gpus)
+	for i := range per {
+		per[i] = map[string]int{"3g.40gb": 2}
+	}
+	per[0] = map[string]int{"1g.10gb": 7}
+	mixed := catalog.NodeMIG(per)
+	if _, err := w.migCounts(0, mixed.Name); err == nil {
+		t.Fatalf("%s resolved before it was published", mixed.Name)
+	}
+	ctx := context.Background()
+	if err := env.Cloud.SetDesiredSize(ctx, w.ngs[0].name, 1); err != nil {
+		t.Fatal(err)
+	}
+	advance(w, int64(time.Hour))
+	st, _ := env.Cluster.Snapshot(ctx)
+	if err := env.Cluster.SetMIGConfig(ctx, st.Nodes[0].Name, mixed); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.migCounts(0, mixed.Name)
+	if err != nil || !maps.Equal(got[0], per[0]) || !maps.Equal(got[1], per[1]) {
+		t.Errorf("published %s read back as %v, %v", mixed.Name, got, err)
+	}
+	if st, _ = env.Cluster.Snapshot(ctx); !st.MIGConfigs[mixed.Name].Same(mixed, gpus) {
+		t.Errorf("the snapshot does not show the published config: %v", st.MIGConfigs)
 	}
 }
 
@@ -125,7 +163,7 @@ func TestBootPullLoadAndRepartition(t *testing.T) {
 	}
 	st, _ := env.Cluster.Snapshot(ctx)
 	node := st.Nodes[0].Name
-	if err := env.Cluster.SetMIGConfig(ctx, node, "all-1g.10gb"); err != nil {
+	if err := env.Cluster.SetMIGConfig(ctx, node, mustMIG(t, "all-1g.10gb")); err != nil {
 		t.Fatal(err)
 	}
 	if w.repartitions != 1 || w.interruptedPods != 1 {

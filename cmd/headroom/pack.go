@@ -181,7 +181,11 @@ func printPlan(w io.Writer, plan *binpack.Plan, format string) error {
 				if e.MIGEnabled {
 					devs = countsString(e.MIGDevices)
 				}
-				fmt.Fprintf(tw, "%s\t%v\t%s\n", name, e.Devices, devs)
+				gpus := "all"
+				if e.Devices != nil {
+					gpus = fmt.Sprint([]int(e.Devices))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", name, gpus, devs)
 			}
 		}
 	}

@@ -8,7 +8,8 @@
 // ScaleClass sets the class's Deployment replicas, Cordon flips the node,
 // Drain removes the node's pods (or fails with ErrBlocked when the node is
 // listed in BlockDrain), SetMIGConfig sets the config and marks it applied
-// (state "success") unless MIGPending is set, SetDesiredSize and RemoveNode
+// (state "success") unless MIGPending is set, SetProfile moves the class's
+// pods to the profile, SetDesiredSize and RemoveNode
 // change the nodegroup. Pods are not created on scale-up: tests that want a
 // moving world set Pods, or use Materialize.
 package fake
@@ -20,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/headroom-dev/headroom/binpack/catalog"
 	"github.com/headroom-dev/headroom/scaler"
 )
 
@@ -210,20 +212,41 @@ func (w *World) Drain(_ context.Context, node string) error {
 	return nil
 }
 
-// SetMIGConfig implements scaler.Cluster.
-func (w *World) SetMIGConfig(_ context.Context, node, config string) error {
+// SetMIGConfig implements scaler.Cluster: it publishes cfg (State.MIGConfigs)
+// and sets the node's config.
+func (w *World) SetMIGConfig(_ context.Context, node string, cfg catalog.MIGConfig) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.call("SetMIGConfig", node+"="+config); err != nil {
+	if err := w.call("SetMIGConfig", node+"="+cfg.Name); err != nil {
 		return err
 	}
 	n := w.node(node)
 	if n == nil {
 		return fmt.Errorf("node %s: %w", node, scaler.ErrNotFound)
 	}
-	n.MIGConfig, n.MIGState = config, "success"
+	if w.State.MIGConfigs == nil {
+		w.State.MIGConfigs = map[string]catalog.MIGConfig{}
+	}
+	w.State.MIGConfigs[cfg.Name] = cfg
+	n.MIGConfig, n.MIGState = cfg.Name, "success"
 	if w.MIGPending {
 		n.MIGState = "pending"
+	}
+	return nil
+}
+
+// SetProfile implements scaler.Cluster: it records the call and moves the
+// class's pods to the profile.
+func (w *World) SetProfile(_ context.Context, class, profile string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.call("SetProfile", class+"="+profile); err != nil {
+		return err
+	}
+	for i := range w.State.Pods {
+		if w.State.Pods[i].Class == class {
+			w.State.Pods[i].Profile = profile
+		}
 	}
 	return nil
 }
