@@ -210,9 +210,9 @@ type Plan struct {
 	// MIGConfigs are the mig-parted configs of the per-node layouts used,
 	// keyed by the nvidia.com/mig.config value.
 	MIGConfigs map[string][]catalog.MIGEntry `json:"migConfigs,omitempty"`
-	Changes    Changes                      `json:"changes"`
-	Reasons    []Reason                     `json:"reasons,omitempty"`
-	Unplaced   []Unplaced                   `json:"unplaced,omitempty"`
+	Changes    Changes                       `json:"changes"`
+	Reasons    []Reason                      `json:"reasons,omitempty"`
+	Unplaced   []Unplaced                    `json:"unplaced,omitempty"`
 	// Strategy names the packing that won: "lp-guided", "lp-guided+keep" or
 	// "ffd".
 	Strategy string `json:"strategy"`
