@@ -31,8 +31,10 @@ type Controller struct {
 	st      state
 }
 
-// New assembles a controller. policy should come from policies.Load (or be
-// defaulted); logger and reg may be nil (no-op logger, no metrics).
+// New assembles a controller. policy should come from policies.Load; one
+// built in code is defaulted here (policies.Default, in place), since the
+// core reads the policy's defaults rather than repeating them. logger and
+// reg may be nil (no-op logger, no metrics).
 func New(opts Options, policy *policies.Policy, m Metrics, c Cluster, cl Cloud, logger *zap.Logger, reg prometheus.Registerer) (*Controller, error) {
 	if policy == nil {
 		return nil, errors.New("scaler: policy is nil")
@@ -51,6 +53,7 @@ func New(opts Options, policy *policies.Policy, m Metrics, c Cluster, cl Cloud, 
 	if err != nil {
 		return nil, fmt.Errorf("registering scaler metrics: %w", err)
 	}
+	policies.Default(policy)
 	return &Controller{opts: opts, policy: policy, metrics: m, cluster: c, cloud: cl, log: logger, met: met, st: newState()}, nil
 }
 
@@ -60,6 +63,7 @@ func (c *Controller) SetPolicy(p *policies.Policy) error {
 	if p == nil {
 		return errors.New("scaler: policy is nil")
 	}
+	policies.Default(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.policy = p
@@ -101,9 +105,9 @@ func (c *Controller) Observe(ctx context.Context, now time.Time) Observations {
 	windows := map[time.Duration]bool{}
 	for i := range c.policy.Classes {
 		s := c.policy.Classes[i].Spec.Scaling.Panic
-		windows[durOr(s.StableWindow, 60*time.Second)] = true
+		windows[s.StableWindow.Duration] = true
 		if !s.Disabled {
-			windows[durOr(s.Window, 6*time.Second)] = true
+			windows[s.Window.Duration] = true
 		}
 	}
 	obs.StatsErr = map[time.Duration]error{}
@@ -187,8 +191,8 @@ func (c *Controller) Act(ctx context.Context, d *Decision, now time.Time) {
 		if IsNotFound(err) {
 			// The target vanished between observe and act: nothing to retry.
 			a.Error += " (target vanished; re-planned next tick)"
-			if p := c.st.procs[a.Target]; p != nil {
-				delete(c.st.procs, a.Target)
+			if a.onNode() {
+				delete(c.st.procs, a.Target) // the node's procedure ends with it
 			}
 			continue
 		}
@@ -344,6 +348,9 @@ type realClock struct{}
 
 func (realClock) Now() time.Time                         { return time.Now() }
 func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Interval is the control interval a Loop ticks at (Options.Interval).
+func (c *Controller) Interval() time.Duration { return c.opts.Interval }
 
 // RealClock is the wall clock (under testing/synctest, the bubble's fake one).
 func RealClock() Clock { return realClock{} }

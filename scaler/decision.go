@@ -58,6 +58,16 @@ type Action struct {
 
 func (a Action) key() string { return string(a.Kind) + "/" + a.Target }
 
+// onNode reports whether the action's target is a node (its procedure's
+// key), not a class or nodegroup that may share the name.
+func (a Action) onNode() bool {
+	switch a.Kind {
+	case ActCordon, ActUncordon, ActDrain, ActSetMIGConfig, ActRemoveNode:
+		return true
+	}
+	return false
+}
+
 // Down reports whether the action removes capacity.
 func (a Action) Down() bool { return a.phase >= phaseDown }
 

@@ -5,8 +5,6 @@ import (
 	"math"
 	"strings"
 	"time"
-
-	"github.com/robfig/cron/v3"
 )
 
 // ---------------------------------------------------------------------------
@@ -291,43 +289,3 @@ func pick(v []int, largest bool) int {
 }
 
 func join(s []string) string { return strings.Join(s, "; ") }
-
-// ---------------------------------------------------------------------------
-// Scheduled minimums and windows.
-
-// Schedule is a parsed recurring window: it opens at each time Cron matches
-// in Location and stays open for Duration.
-type Schedule struct {
-	Spec     string
-	sched    cron.Schedule
-	Duration time.Duration
-}
-
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-// ParseSchedule parses a five-field cron expression in an IANA time zone
-// (empty is UTC).
-func ParseSchedule(expr, tz string, d time.Duration) (Schedule, error) {
-	if tz == "" {
-		tz = "UTC"
-	}
-	s, err := cronParser.Parse("CRON_TZ=" + tz + " " + expr)
-	if err != nil {
-		return Schedule{}, fmt.Errorf("parsing schedule %q in %s: %w", expr, tz, err)
-	}
-	return Schedule{Spec: fmt.Sprintf("%s %s for %v", expr, tz, d), sched: s, Duration: d}, nil
-}
-
-// Open reports whether now lies in a window [fire, fire+Duration) for some
-// fire time of the schedule, and when that window opened.
-func (s Schedule) Open(now time.Time) (bool, time.Time) {
-	if s.sched == nil || s.Duration <= 0 {
-		return false, time.Time{}
-	}
-	// The earliest fire strictly after now-Duration; open if it is not after now.
-	fire := s.sched.Next(now.Add(-s.Duration))
-	if fire.IsZero() || fire.After(now) {
-		return false, time.Time{}
-	}
-	return true, fire
-}

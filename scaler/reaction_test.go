@@ -173,31 +173,3 @@ func TestBehaveProperties(t *testing.T) {
 		}
 	})
 }
-
-func TestScheduleOpen(t *testing.T) {
-	s, err := ParseSchedule("30 8 * * 1-5", "Europe/Berlin", 10*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	berlin, _ := time.LoadLocation("Europe/Berlin")
-	for _, tc := range []struct {
-		at   time.Time
-		open bool
-	}{
-		{time.Date(2026, 11, 30, 8, 29, 0, 0, berlin), false},
-		{time.Date(2026, 11, 30, 8, 30, 0, 0, berlin), true},
-		{time.Date(2026, 11, 30, 18, 29, 59, 0, berlin), true},
-		{time.Date(2026, 11, 30, 18, 30, 0, 0, berlin), false},
-		{time.Date(2026, 11, 29, 12, 0, 0, 0, berlin), false}, // Sunday
-	} {
-		if got, _ := s.Open(tc.at); got != tc.open {
-			t.Errorf("%v: open=%v, want %v", tc.at, got, tc.open)
-		}
-	}
-	if _, err := ParseSchedule("not cron", "", time.Hour); err == nil {
-		t.Error("bad cron accepted")
-	}
-	if _, err := ParseSchedule("* * * * *", "Mars/Olympus", time.Hour); err == nil {
-		t.Error("bad zone accepted")
-	}
-}

@@ -130,15 +130,18 @@ func Percentile(p float64) Estimator {
 	return EstimatorFunc(func(h *Histogram) float64 { return h.Percentile(p) })
 }
 
+// The decorators take the estimator first, as the forecast package's do:
+// WithFloor(WithMargin(Percentile(0.9), 0.15), min).
+
 // WithMargin adds a fractional safety margin: 0.15 adds 15%.
-func WithMargin(margin float64, e Estimator) Estimator {
+func WithMargin(e Estimator, margin float64) Estimator {
 	return EstimatorFunc(func(h *Histogram) float64 { return e.Estimate(h) * (1 + margin) })
 }
 
 // WithConfidence scales by (1 + multiplier/confidence)^exponent, VPA's
 // confidence multiplier: with little history the upper bound is wide
 // (exponent 1) and the lower bound low (exponent -2).
-func WithConfidence(multiplier, exponent float64, e Estimator) Estimator {
+func WithConfidence(e Estimator, multiplier, exponent float64) Estimator {
 	return EstimatorFunc(func(h *Histogram) float64 {
 		c := h.Confidence()
 		if c <= 0 {
@@ -149,7 +152,7 @@ func WithConfidence(multiplier, exponent float64, e Estimator) Estimator {
 }
 
 // WithFloor never estimates below floor.
-func WithFloor(floor float64, e Estimator) Estimator {
+func WithFloor(e Estimator, floor float64) Estimator {
 	return EstimatorFunc(func(h *Histogram) float64 { return math.Max(floor, e.Estimate(h)) })
 }
 
@@ -206,8 +209,8 @@ func NewVertical(o VerticalOptions) *Vertical {
 		cpu: NewHistogram(0.01, 1.05, o.HalfLife),
 		mem: NewHistogram(10e6, 1.05, o.HalfLife),
 	}
-	v.target.cpu = WithFloor(o.MinCPU, WithMargin(o.Margin, Percentile(o.TargetPercentile)))
-	v.target.mem = WithFloor(o.MinMemory, WithMargin(o.Margin, Percentile(o.TargetPercentile)))
+	v.target.cpu = WithFloor(WithMargin(Percentile(o.TargetPercentile), o.Margin), o.MinCPU)
+	v.target.mem = WithFloor(WithMargin(Percentile(o.TargetPercentile), o.Margin), o.MinMemory)
 	return v
 }
 

@@ -81,8 +81,8 @@ func TestConfidenceDecorator(t *testing.T) {
 	h := NewHistogram(0.01, 1.05, 24*time.Hour)
 	h.AddSample(1, 1, t0)
 	h.AddSample(1, 1, t0.Add(time.Minute))
-	upper := WithConfidence(1, 1, Percentile(0.95)).Estimate(h)
-	lower := WithConfidence(0.001, -2, Percentile(0.5)).Estimate(h)
+	upper := WithConfidence(Percentile(0.95), 1, 1).Estimate(h)
+	lower := WithConfidence(Percentile(0.5), 0.001, -2).Estimate(h)
 	if !(upper > 100) || !(lower < 1) {
 		t.Fatalf("little history must widen bounds: upper %v lower %v", upper, lower)
 	}

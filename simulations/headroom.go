@@ -20,11 +20,7 @@ func NewHeadroom(opts scaler.Options) ControllerFactory {
 		if err != nil {
 			return nil, err
 		}
-		iv := opts.Interval
-		if iv <= 0 {
-			iv = 15 * time.Second
-		}
-		return &headroomCtrl{c: c, interval: iv, bands: map[string][2]float64{}}, nil
+		return &headroomCtrl{c: c, interval: c.Interval(), bands: map[string][2]float64{}}, nil
 	}
 }
 

@@ -10,17 +10,37 @@ import (
 	"github.com/headroom-dev/headroom/policies"
 )
 
+// The cluster side of one tick, stage by stage (the package doc draws it):
+//
+//	startInterruptions  spot notices start interrupt procedures
+//	packStage           packRequest -> Packer.Pack           -> packed
+//	nodeGroupTargets    packer targets + held, within bounds  -> targets
+//	startRelayouts      MIG layouts the packer asked for       (procedures)
+//	consolidateStage    one node whose replicas fit elsewhere  (procedures)
+//	advanceProcedures   the next step of every node procedure (procedures.go)
+
 // planCluster packs the sized demand onto nodegroups and advances the node
 // procedures (consolidation, MIG re-layout, spot interruption).
-func (c *Controller) planCluster(d *Decision, obs *Observations, w *world, allData bool, now time.Time) {
-	pol := c.policy
+func (c *Controller) planCluster(d *Decision, w *world, allData bool, now time.Time) {
 	desired := map[string]int{}
 	for _, cd := range d.Classes {
 		desired[cd.Class] = cd.Desired
 	}
+	c.startInterruptions(w, now)
+	pk := c.packStage(desired, d.Classes, w)
+	d.NotDone = append(d.NotDone, pk.notes...)
+	t := c.nodeGroupTargets(pk, w, allData)
+	d.NodeGroups = append(d.NodeGroups, t.decisions...)
+	d.Actions = append(d.Actions, t.actions...)
+	d.NotDone = append(d.NotDone, t.notes...)
+	c.startRelayouts(d, pk.res.Layouts, desired, w, now)
+	c.consolidateStage(d, pk, desired, w, allData, t.booting, now)
+	c.advanceProcedures(d, w, t.booting, now)
+}
 
-	// Spot notices start an interrupt procedure at once (no budget: the
-	// node goes away regardless).
+// startInterruptions starts an interrupt procedure for every spot notice
+// at once (no budget: the node goes away regardless).
+func (c *Controller) startInterruptions(w *world, now time.Time) {
 	for _, node := range sortedKeys(w.interrupted) {
 		n, ok := w.nodes[node]
 		if !ok {
@@ -31,76 +51,98 @@ func (c *Controller) planCluster(d *Decision, obs *Observations, w *world, allDa
 				Terminates: w.interrupted[node], Reason: fmt.Sprintf("spot interruption notice: terminates at %s", w.interrupted[node].UTC().Format(time.RFC3339))}
 		}
 	}
+}
 
-	req, held, notes := c.packRequest(desired, d.Classes, w)
-	d.NotDone = append(d.NotDone, notes...)
-	res := c.opts.Packer.Pack(req)
-	for _, cl := range sortedKeys(res.Unplaced) {
-		d.NotDone = append(d.NotDone, fmt.Sprintf("class %s: %d replicas fit no nodegroup within its max size", cl, res.Unplaced[cl]))
+// packed is the packing stage's answer.
+type packed struct {
+	req PackRequest
+	res PackResult
+	// held counts, per nodegroup, nodes kept out of the packing (cordoned,
+	// interrupted, in a procedure, or with an unreadable MIG config).
+	held  map[string]int
+	notes []string
+}
+
+func (c *Controller) packStage(desired map[string]int, classes []ClassDecision, w *world) packed {
+	pk := c.packRequest(desired, classes, w)
+	pk.res = c.opts.Packer.Pack(pk.req)
+	for _, cl := range sortedKeys(pk.res.Unplaced) {
+		pk.notes = append(pk.notes, fmt.Sprintf("class %s: %d replicas fit no nodegroup within its max size", cl, pk.res.Unplaced[cl]))
 	}
+	return pk
+}
 
-	// Nodegroup targets.
-	booting := false
-	for i := range pol.NodeGroups {
-		ng := &pol.NodeGroups[i]
+// targets is the nodegroup stage's answer.
+type targets struct {
+	decisions []NodeGroupDecision
+	actions   []Action
+	notes     []string
+	// booting is true while capacity asked for is not ready yet: no node
+	// is drained for consolidation meanwhile.
+	booting bool
+}
+
+// nodeGroupTargets sizes every nodegroup to the packer's target plus its
+// held nodes, within the policy's and the cloud's bounds. Scale-up is
+// immediate; scale-down only cancels boots no longer needed (running
+// nodes leave through consolidation), and never without complete data.
+func (c *Controller) nodeGroupTargets(pk packed, w *world, allData bool) targets {
+	var t targets
+	for i := range c.policy.NodeGroups {
+		ng := &c.policy.NodeGroups[i]
 		gs, ok := w.groups[ng.Name]
 		if !ok {
-			d.NotDone = append(d.NotDone, fmt.Sprintf("nodegroup %s: not reported by the cloud", ng.Name))
+			t.notes = append(t.notes, fmt.Sprintf("nodegroup %s: not reported by the cloud", ng.Name))
 			continue
 		}
 		present := 0
 		for _, n := range w.nodes {
 			if n.NodeGroup == ng.Name {
 				present++
-				if !n.Ready {
-					booting = true
-				}
+				t.booting = t.booting || !n.Ready
 			}
 		}
 		if gs.Current < gs.Desired || present < gs.Desired {
-			booting = true
+			t.booting = true
 		}
-		lo, hi := ng.Spec.Size.Min, ng.Spec.Size.Max
+		lo, hi := max(ng.Spec.Size.Min, gs.Min), ng.Spec.Size.Max
 		if gs.Max > 0 && (hi == 0 || gs.Max < hi) {
 			hi = gs.Max
 		}
-		lo = max(lo, gs.Min)
-		want := res.Targets[ng.Name] + held[ng.Name]
-		target := want
-		if target < lo {
-			target = lo
-		}
-		if hi > 0 && target > hi {
-			target = hi
+		target := max(pk.res.Targets[ng.Name]+pk.held[ng.Name], lo)
+		if hi > 0 {
+			target = min(target, hi)
 		}
 		ngd := NodeGroupDecision{Name: ng.Name, Current: gs.Current, Desired: gs.Desired, Target: target,
-			Reason: fmt.Sprintf("packer needs %d nodes + %d held (cordoned, interrupted or not usable), bounds [%d,%d]", res.Targets[ng.Name], held[ng.Name], lo, hi)}
+			Reason: fmt.Sprintf("packer needs %d nodes + %d held (cordoned, interrupted or not usable), bounds [%d,%d]", pk.res.Targets[ng.Name], pk.held[ng.Name], lo, hi)}
 		switch {
 		case target > gs.Desired:
-			booting = true // capacity asked for now is not ready yet
-			d.Actions = append(d.Actions, Action{Kind: ActNodeGroupSize, Target: ng.Name, From: strconv.Itoa(gs.Desired), To: strconv.Itoa(target),
+			t.booting = true // capacity asked for now is not ready yet
+			t.actions = append(t.actions, Action{Kind: ActNodeGroupSize, Target: ng.Name, From: strconv.Itoa(gs.Desired), To: strconv.Itoa(target),
 				Reason: ngd.Reason, phase: phaseUp, from: gs.Desired, to: target})
 		case target < gs.Desired && gs.Desired > present && allData:
-			// Cancel boots no longer needed; running nodes only leave
-			// through consolidation (cordon, drain, remove).
-			to := max(target, present)
-			if to < gs.Desired {
-				d.Actions = append(d.Actions, Action{Kind: ActNodeGroupSize, Target: ng.Name, From: strconv.Itoa(gs.Desired), To: strconv.Itoa(to),
+			if to := max(target, present); to < gs.Desired {
+				t.actions = append(t.actions, Action{Kind: ActNodeGroupSize, Target: ng.Name, From: strconv.Itoa(gs.Desired), To: strconv.Itoa(to),
 					Reason: ngd.Reason + fmt.Sprintf("; cancels %d booting nodes no longer needed", gs.Desired-to), phase: phaseDown, from: gs.Desired, to: to})
 			}
 		case target < gs.Desired && !allData:
 			ngd.Reason += "; fail static: no scale-down while any class lacks data"
 		}
-		d.NodeGroups = append(d.NodeGroups, ngd)
+		t.decisions = append(t.decisions, ngd)
 	}
+	return t
+}
 
-	// MIG re-layouts the packer asked for.
-	for _, node := range sortedKeys(res.Layouts) {
+// startRelayouts starts a re-layout procedure for each node the packer
+// wants re-partitioned, as the disruption budgets allow.
+func (c *Controller) startRelayouts(d *Decision, layouts map[string]catalog.MIGConfig, desired map[string]int, w *world, now time.Time) {
+	for _, node := range sortedKeys(layouts) {
 		if _, busy := c.st.procs[node]; busy {
 			continue
 		}
+		to := layouts[node]
 		if !c.voluntaryRoom(w) {
-			d.NotDone = append(d.NotDone, fmt.Sprintf("re-layout of %s to %s waits: disruption budget (maxNodesDraining) in use", node, res.Layouts[node].Name))
+			d.NotDone = append(d.NotDone, fmt.Sprintf("re-layout of %s to %s waits: disruption budget (maxNodesDraining) in use", node, to.Name))
 			continue
 		}
 		n := w.nodes[node]
@@ -108,36 +150,38 @@ func (c *Controller) planCluster(d *Decision, obs *Observations, w *world, allDa
 			continue // booting nodes get their layout once they join
 		}
 		if why := c.budgetBlocked(w.podsByNode[node], desired, d); why != "" {
-			d.NotDone = append(d.NotDone, fmt.Sprintf("re-layout of %s to %s held: %s", node, res.Layouts[node].Name, why))
+			d.NotDone = append(d.NotDone, fmt.Sprintf("re-layout of %s to %s held: %s", node, to.Name, why))
 			continue
 		}
 		d.reserveEvictions(w.podsByNode[node])
-		c.st.procs[node] = &procedure{Kind: procRelayout, Node: node, NodeGroup: n.NodeGroup, MIG: res.Layouts[node], Since: now,
-			Reason: fmt.Sprintf("MIG re-layout %q -> %q for pending demand", n.MIGConfig, res.Layouts[node].Name)}
+		c.st.procs[node] = &procedure{Kind: procRelayout, Node: node, NodeGroup: n.NodeGroup, MIG: to, Since: now,
+			Reason: fmt.Sprintf("MIG re-layout %q -> %q for pending demand", n.MIGConfig, to.Name)}
 	}
+}
 
-	// Consolidation: only with complete data, no capacity booting, an open
-	// window and room in the budget.
+// consolidateStage runs consolidation only with complete data, no
+// capacity booting, every replica placed, an open disruption window and
+// room in the budget.
+func (c *Controller) consolidateStage(d *Decision, pk packed, desired map[string]int, w *world, allData, booting bool, now time.Time) {
 	switch {
 	case !allData:
 		d.NotDone = append(d.NotDone, "consolidation skipped: some class lacks fresh data (fail static)")
 	case booting:
 		// New capacity must be ready before old is drained.
-	case len(res.Unplaced) > 0:
-	case !c.windowOpen(now):
+	case len(pk.res.Unplaced) > 0:
+	case !c.policy.Cluster.Spec.Disruption.AllowedAt(now):
 	case c.voluntaryRoom(w):
-		c.consolidate(d, req, desired, w, now)
+		c.consolidate(d, pk.req, desired, w, now)
 	}
-
-	c.advanceProcedures(d, w, booting, now)
 }
 
 // packRequest builds the packer's view: usable nodes (plus booting ones as
 // empty capacity) and, per nodegroup, the nodes held out of it.
-func (c *Controller) packRequest(desired map[string]int, classes []ClassDecision, w *world) (req PackRequest, held map[string]int, notes []string) {
+func (c *Controller) packRequest(desired map[string]int, classes []ClassDecision, w *world) packed {
 	pol := c.policy
-	req = PackRequest{AllowNew: true}
-	held = map[string]int{}
+	req := PackRequest{AllowNew: true}
+	held := map[string]int{}
+	var notes []string
 	for i := range pol.NodeGroups {
 		ng := &pol.NodeGroups[i]
 		pg := PackNodeGroup{Name: ng.Name, InstanceType: ng.Spec.InstanceType, CapacityType: ng.Spec.CapacityType,
@@ -227,7 +271,7 @@ func (c *Controller) packRequest(desired map[string]int, classes []ClassDecision
 		}
 		req.Classes = append(req.Classes, pc)
 	}
-	return req, held, notes
+	return packed{req: req, held: held, notes: notes}
 }
 
 // nodeMIG resolves a node's nvidia.com/mig.config: the published configs
@@ -255,44 +299,6 @@ func (c *Controller) nodeMIG(n *Node, ng *policies.NodeGroup, published map[stri
 		return cfg, err
 	}
 	return cfg, cfg.Validate(gpu, it.GPUs)
-}
-
-// voluntaryRoom reports whether another node may start a voluntary
-// disruption under the cluster's maxNodesDraining.
-func (c *Controller) voluntaryRoom(w *world) bool {
-	limit := c.policy.Cluster.Spec.Disruption.MaxNodesDraining
-	if limit <= 0 {
-		limit = 1
-	}
-	busy := 0
-	for _, p := range c.st.procs {
-		if p.Kind != procInterrupt {
-			busy++
-		}
-	}
-	for name, n := range w.nodes {
-		if n.Cordoned && c.st.procs[name] == nil {
-			busy++ // cordoned by someone else: counts against the budget
-		}
-	}
-	return busy < limit
-}
-
-func (c *Controller) windowOpen(now time.Time) bool {
-	ws := c.policy.Cluster.Spec.Disruption.Windows
-	if len(ws) == 0 {
-		return true
-	}
-	for _, win := range ws {
-		s, err := c.schedule(win.Cron, win.TimeZone, win.Duration.Duration)
-		if err != nil {
-			continue
-		}
-		if open, _ := s.Open(now); open {
-			return true
-		}
-	}
-	return false
 }
 
 // consolidate looks for one node whose replicas fit on the rest (re-running
@@ -354,7 +360,7 @@ func (c *Controller) consolidate(d *Decision, req PackRequest, desired map[strin
 		warm := 0.0 // replica-hours of warm-up
 		for _, p := range w.podsByNode[cn.node.Name] {
 			if mc, ok := c.policy.Class(p.Class); ok {
-				warm += durOr(mc.Spec.Model.LoadTime, time.Minute).Hours()
+				warm += mc.Spec.Model.LoadTime.Hours()
 			}
 		}
 		blocked := c.budgetBlocked(w.podsByNode[cn.node.Name], desired, d)
@@ -373,109 +379,6 @@ func (c *Controller) consolidate(d *Decision, req PackRequest, desired map[strin
 		c.st.procs[cn.node.Name] = &procedure{Kind: procConsolidate, Node: cn.node.Name, NodeGroup: cn.node.NodeGroup, Since: now,
 			Reason: fmt.Sprintf("consolidate: its %d replicas fit on the other nodes; saves $%.2f/h, warm-up %.2f replica-h ($%.2f)", cn.pods, cn.price, warm, warmCost)}
 		return
-	}
-}
-
-// budgetBlocked says why evicting pods would break a class's disruption
-// budget (maxUnavailable, counting replicas already not ready and those that
-// disruptions started earlier in this tick will evict), or "".
-func (c *Controller) budgetBlocked(pods []Pod, desired map[string]int, d *Decision) string {
-	moved := map[string]int{}
-	for _, p := range pods {
-		moved[p.Class]++
-	}
-	ready := map[string]int{}
-	for _, cd := range d.Classes {
-		ready[cd.Class] = cd.Ready
-	}
-	for _, cl := range sortedKeys(moved) {
-		mc, _ := c.policy.Class(cl)
-		budget := c.policy.Cluster.Spec.Disruption.MaxUnavailable
-		if mc != nil && mc.Spec.Disruption.MaxUnavailable != "" {
-			budget = mc.Spec.Disruption.MaxUnavailable
-		}
-		allow := parseBudget(budget, desired[cl])
-		unavailable := max(desired[cl]-ready[cl], 0) + d.evicting[cl]
-		if unavailable+moved[cl] > allow {
-			return fmt.Sprintf("class %s: moving %d with %d unavailable exceeds maxUnavailable %d", cl, moved[cl], unavailable, allow)
-		}
-	}
-	return ""
-}
-
-// reserveEvictions records that a disruption started in this tick will
-// evict pods, for budgetBlocked.
-func (d *Decision) reserveEvictions(pods []Pod) {
-	if d.evicting == nil {
-		d.evicting = map[string]int{}
-	}
-	for _, p := range pods {
-		d.evicting[p.Class]++
-	}
-}
-
-// advanceProcedures issues the next step of every node procedure from the
-// node's observed state, so a step lost to an error is simply re-issued
-// (after backoff) on a later tick.
-func (c *Controller) advanceProcedures(d *Decision, w *world, booting bool, now time.Time) {
-	for _, name := range sortedKeys(c.st.procs) {
-		p := c.st.procs[name]
-		n, ok := w.nodes[name]
-		if !ok {
-			if !p.Removed && p.Kind != procInterrupt {
-				d.NotDone = append(d.NotDone, fmt.Sprintf("node %s vanished during %s: procedure dropped", name, p.Kind))
-			}
-			delete(c.st.procs, name)
-			continue
-		}
-		if p.Kind == procRelayout && p.Removed && !n.Cordoned {
-			delete(c.st.procs, name) // uncordoned after the re-layout: done
-			continue
-		}
-		pods := w.podsByNode[name]
-		act := func(kind ActionKind, phase int, from, to, why string) {
-			d.Actions = append(d.Actions, Action{Kind: kind, Target: name, NodeGroup: n.NodeGroup, From: from, To: to,
-				Reason: p.Reason + ": " + why, phase: phase, Involuntary: p.Kind == procInterrupt})
-		}
-		if !n.Cordoned && !(p.Kind == procRelayout && p.Removed) {
-			act(ActCordon, phaseDisrupt, "schedulable", "cordoned", "step 1: stop new replicas landing here")
-		}
-		switch p.Kind {
-		case procInterrupt:
-			lead := p.Terminates.Sub(now)
-			if len(pods) > 0 {
-				if !booting || lead <= c.opts.DrainLead {
-					act(ActDrain, phaseDisrupt, strconv.Itoa(len(pods))+" pods", "0 pods",
-						fmt.Sprintf("step 2: drain %v before termination (replacement ready: %v)", lead.Round(time.Second), !booting))
-				} else {
-					d.NotDone = append(d.NotDone, fmt.Sprintf("drain of %s waits for replacement capacity (%v to termination, drains at %v)", name, lead.Round(time.Second), c.opts.DrainLead))
-				}
-			}
-		case procConsolidate:
-			switch {
-			case len(pods) > 0:
-				act(ActDrain, phaseDisrupt, strconv.Itoa(len(pods))+" pods", "0 pods", "step 2: evict through the Eviction API (PDBs honoured)")
-			case !p.Removed:
-				act(ActRemoveNode, phaseDown, "1", "0", "step 3: node empty, remove it and shrink the nodegroup")
-			}
-		case procRelayout:
-			switch {
-			case len(pods) > 0:
-				act(ActDrain, phaseDisrupt, strconv.Itoa(len(pods))+" pods", "0 pods", "step 2: drain before re-partitioning")
-			case n.MIGConfig != p.MIG.Name:
-				act(ActSetMIGConfig, phaseDisrupt, n.MIGConfig, p.MIG.Name, "step 3: set nvidia.com/mig.config")
-				d.Actions[len(d.Actions)-1].mig = p.MIG
-			case n.MIGState == "success" && !p.Removed:
-				act(ActUncordon, phaseRestore, "cordoned", "schedulable", "step 5: layout applied, uncordon")
-				p.Removed = true // done; dropped next tick
-			case n.MIGState == "failed":
-				d.NotDone = append(d.NotDone, fmt.Sprintf("MIG re-layout of %s to %s failed (mig.config.state=failed): node stays cordoned for an operator", name, p.MIG.Name))
-			case now.Sub(p.Since) > c.opts.MIGTimeout:
-				d.NotDone = append(d.NotDone, fmt.Sprintf("MIG re-layout of %s to %s stuck in %q for %v", name, p.MIG.Name, n.MIGState, now.Sub(p.Since).Round(time.Second)))
-			default:
-				// step 4: wait for the MIG manager.
-			}
-		}
 	}
 }
 
