@@ -5,7 +5,7 @@
 //
 // The GPU and instance catalog lives in the subpackage catalog. This package
 // is pure: a Problem (classes with demand and options, nodegroups, the
-// current state, knobs) in, a Plan out. FromPolicy builds a Problem from a
+// current state, knobs) in, a Plan out. binpack/frompolicy builds a Problem from a
 // loaded policy directory and a demand file; ParseDemand, ParseState and
 // ParseProblem read the file formats of docs/binpack.md.
 //

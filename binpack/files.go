@@ -31,12 +31,15 @@ type Demand struct {
 	Classes    []ClassDemand `yaml:"classes" json:"classes"`
 }
 
-// DefaultChangeCost is the $/h a plan must save per replica it moves when
-// the demand file does not say.
-const DefaultChangeCost = 0.5
+// DefaultChangeCost is the $/h a plan must save per running replica it
+// moves, when the problem or demand does not say: about a 3g.40gb slice's
+// share of a p5.48xlarge (55.04 $/h / 8 GPUs / 2 slices = 3.44), so a move
+// must pay for the slice it frees. The controller's packer and `headroom
+// pack` use this one default.
+const DefaultChangeCost = 3.44
 
 // ClassDemand is one class's demand: Rate requests/s at its SLO, or
-// Replicas. Capacity overrides the per-replica capacity FromPolicy derives
+// Replicas. Capacity overrides the per-replica capacity frompolicy.Problem derives
 // from the class's service profiles. Line is where the entry starts.
 type ClassDemand struct {
 	Name     string           `yaml:"name" json:"name"`

@@ -36,7 +36,7 @@ const (
 
 // Problem is everything the solver needs: what each class must serve and
 // where it may run, the nodegroups, the current state and the knobs. It is
-// plain data, independent of the policy files (FromPolicy builds one).
+// plain data, independent of the policy files (binpack/frompolicy builds one from a policy).
 type Problem struct {
 	// Catalog supplies GPU geometry and instance prices; nil means
 	// catalog.Default().
@@ -117,7 +117,7 @@ type Class struct {
 	Spot string `json:"spot,omitempty"`
 	// MinOnDemandFraction of the demand served from on-demand nodes, in [0,1].
 	MinOnDemandFraction float64 `json:"minOnDemandFraction,omitempty"`
-	// Notes say why options were left out before solving (FromPolicy);
+	// Notes say why options were left out before solving (frompolicy.Problem);
 	// they end up in the reasons and in Unplaced when nothing is left.
 	Notes []string `json:"notes,omitempty"`
 }

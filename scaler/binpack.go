@@ -19,7 +19,7 @@ import (
 type Binpack struct {
 	Catalog *catalog.Catalog
 	// ChangeCost is binpack.Problem.ChangeCost ($/h per replica moved);
-	// 0 takes DefaultChangeCost.
+	// 0 takes binpack.DefaultChangeCost, as `headroom pack` does.
 	ChangeCost float64
 	// Options bound the solver; no Deadline (the core reads no clock).
 	Options binpack.Options
@@ -27,21 +27,15 @@ type Binpack struct {
 	FFD bool
 }
 
-// DefaultChangeCost is the $/h a plan must save per running replica it
-// moves: about a 3g.40gb slice's share of a p5.48xlarge (55.04/8/2 = 3.44),
-// so a move must pay for the slice it frees.
-const DefaultChangeCost = 3.44
-
-// Pack implements Packer.
-func (b Binpack) Pack(req PackRequest) PackResult {
-	res := PackResult{Targets: map[string]int{}, Layouts: map[string]catalog.MIGConfig{}, Placed: map[string]int{}, Unplaced: map[string]int{}}
+// Problem is the binpack problem for a pack request.
+func (b Binpack) Problem(req PackRequest) *binpack.Problem {
 	cat := b.Catalog
 	if cat == nil {
 		cat = defaultCatalog
 	}
 	change := b.ChangeCost
 	if change == 0 {
-		change = DefaultChangeCost
+		change = binpack.DefaultChangeCost
 	}
 	p := &binpack.Problem{Catalog: cat, ChangeCost: change, Options: b.Options, Current: &binpack.State{}}
 	count := map[string]int{}
@@ -52,7 +46,7 @@ func (b Binpack) Pack(req PackRequest) PackResult {
 	for _, g := range req.NodeGroups {
 		groups[g.Name] = g
 		ng := binpack.NodeGroup{Name: g.Name, InstanceType: g.InstanceType, CapacityType: g.CapacityType, Mode: g.Mode,
-			TimeSlices: g.TimeSlices, Min: g.Min, Max: g.Max, LayoutName: g.FixedName}
+			TimeSlices: g.TimeSlices, Min: g.Min, Max: g.Max, LayoutName: g.FixedName, Tenants: g.Tenants}
 		if g.Mode == binpack.ModeMIGFixed {
 			ng.Layout = layoutOf(cat, g.GPU, g.FixedLayout)
 		}
@@ -69,7 +63,7 @@ func (b Binpack) Pack(req PackRequest) PackResult {
 		if c.Replicas <= 0 {
 			continue
 		}
-		bc := binpack.Class{Name: c.Name, Replicas: c.Replicas, NodeGroups: c.NodeGroups, Spot: c.Spot, MinOnDemandFraction: c.MinOnDemandFraction}
+		bc := binpack.Class{Name: c.Name, Replicas: c.Replicas, NodeGroups: c.NodeGroups, Spot: c.Spot, MinOnDemandFraction: c.MinOnDemandFraction, Tenant: c.Tenant}
 		for _, o := range c.Options {
 			bc.Options = append(bc.Options, binpack.Option{GPU: o.GPU, Profile: o.Profile, MemoryGiB: o.MemoryGiB})
 		}
@@ -81,6 +75,13 @@ func (b Binpack) Pack(req PackRequest) PackResult {
 		}
 		p.Current.Nodes = append(p.Current.Nodes, currentNode(cat, groups[n.NodeGroup], n))
 	}
+	return p
+}
+
+// Pack implements Packer.
+func (b Binpack) Pack(req PackRequest) PackResult {
+	res := PackResult{Targets: map[string]int{}, Layouts: map[string]catalog.MIGConfig{}, Placed: map[string]int{}, Unplaced: map[string]int{}}
+	p := b.Problem(req)
 	solve := binpack.Solve
 	if b.FFD {
 		solve = binpack.SolveFFD

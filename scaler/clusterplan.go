@@ -2,11 +2,15 @@ package scaler
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
 
+	"github.com/headroom-dev/headroom/binpack"
 	"github.com/headroom-dev/headroom/binpack/catalog"
+	"github.com/headroom-dev/headroom/binpack/frompolicy"
 	"github.com/headroom-dev/headroom/policies"
 )
 
@@ -184,25 +188,21 @@ func (c *Controller) packRequest(desired map[string]int, classes []ClassDecision
 	var notes []string
 	for i := range pol.NodeGroups {
 		ng := &pol.NodeGroups[i]
-		pg := PackNodeGroup{Name: ng.Name, InstanceType: ng.Spec.InstanceType, CapacityType: ng.Spec.CapacityType,
-			Mode: ng.Spec.GPU.Mode, TimeSlices: ng.Spec.GPU.Replicas, Min: ng.Spec.Size.Min, Max: ng.Spec.Size.Max}
-		if pg.CapacityType == "" {
-			pg.CapacityType = policies.CapacityOnDemand
+		bg, ok, err := frompolicy.NodeGroup(ng, c.opts.Catalog)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("nodegroup %s not planned: %v", ng.Name, err))
+			continue
+		}
+		if !ok {
+			continue // CPU-only: not the packer's
+		}
+		pg := PackNodeGroup{Name: bg.Name, InstanceType: bg.InstanceType, CapacityType: bg.CapacityType, Mode: bg.Mode,
+			TimeSlices: bg.TimeSlices, Min: bg.Min, Max: bg.Max, Tenants: bg.Tenants, FixedName: bg.LayoutName}
+		if bg.Mode == binpack.ModeMIGFixed {
+			pg.FixedLayout = bg.Layout.Counts()
 		}
 		if it, ok := c.opts.Catalog.Instance(ng.Spec.InstanceType); ok {
 			pg.GPU, pg.GPUs, pg.Price = it.GPU, it.GPUs, it.Price(pg.CapacityType)
-			if pg.Mode == "" {
-				pg.Mode = policies.GPUModeWhole
-				if it.GPU == "" {
-					pg.Mode = policies.GPUModeNone
-				}
-			}
-		}
-		if l := ng.Spec.GPU.Layout; l != nil {
-			pg.FixedLayout, pg.FixedName = l.Devices, l.Name
-		}
-		if pg.Mode == policies.GPUModeNone {
-			continue
 		}
 		req.NodeGroups = append(req.NodeGroups, pg)
 		present := 0
@@ -249,29 +249,40 @@ func (c *Controller) packRequest(desired map[string]int, classes []ClassDecision
 			// of the GPU nodes for good.
 			continue
 		}
-		pc := PackClass{Name: mc.Name, Replicas: desired[mc.Name], NodeGroups: mc.Spec.Placement.NodeGroups,
-			Spot: mc.Spec.Placement.Spot, MinOnDemandFraction: mc.Spec.Placement.MinOnDemandFraction}
-		if pc.Spot == policies.SpotNever {
-			pc.MinOnDemandFraction = 1
-		}
-		// The right-sized profile first, then the rest in declared order;
-		// the memory need is the observed one, so the packer drops slices
-		// that cannot hold it.
-		cd := prefs[mc.Name]
-		need := cd.NeedGiB
-		if need <= 0 {
-			need = float64(mc.Spec.GPUMemory.Value()) / (1 << 30)
-		}
-		for pass := range 2 {
-			for _, pr := range mc.Spec.Profiles {
-				if (pr.Profile == cd.PreferredProfile) == (pass == 0) {
-					pc.Options = append(pc.Options, PackOption{GPU: pr.GPU, Profile: pr.Profile, MemoryGiB: need})
-				}
-			}
-		}
-		req.Classes = append(req.Classes, pc)
+		req.Classes = append(req.Classes, c.packClass(mc, desired[mc.Name], prefs[mc.Name]))
 	}
 	return packed{req: req, held: held, notes: notes}
+}
+
+// packClass is one class's demand for the packer: its replicas on the
+// slices and nodegroups the policy allows it (frompolicy.ClassOptions, as
+// `headroom pack` uses), the right-sized profile first and the rest in
+// declared order, with the memory need observed, so the packer drops
+// slices that cannot hold it.
+func (c *Controller) packClass(mc *policies.ModelClass, replicas int, cd ClassDecision) PackClass {
+	pc := PackClass{Name: mc.Name, Replicas: replicas, Spot: mc.Spec.Placement.Spot, MinOnDemandFraction: mc.Spec.Placement.MinOnDemandFraction}
+	if len(mc.Spec.Tenants) == 1 {
+		pc.Tenant = mc.Spec.Tenants[0]
+	}
+	need := cd.NeedGiB
+	if need <= 0 {
+		need = float64(mc.Spec.GPUMemory.Value()) / (1 << 30)
+	}
+	opts, _ := frompolicy.ClassOptions(c.policy, mc)
+	groups := map[string]bool{}
+	for pass := range 2 {
+		for _, o := range opts {
+			if (o.Profile.Profile == cd.PreferredProfile) != (pass == 0) {
+				continue
+			}
+			pc.Options = append(pc.Options, PackOption{GPU: o.Profile.GPU, Profile: o.Profile.Profile, MemoryGiB: need})
+			for _, g := range o.NodeGroups {
+				groups[g] = true
+			}
+		}
+	}
+	pc.NodeGroups = slices.Sorted(maps.Keys(groups))
+	return pc
 }
 
 // nodeMIG resolves a node's nvidia.com/mig.config: the published configs

@@ -27,6 +27,8 @@ type PackClass struct {
 	NodeGroups          []string // empty: any nodegroup with a matching GPU
 	Spot                string
 	MinOnDemandFraction float64
+	// Tenant is the class's one tenant, for nodegroups dedicated to one.
+	Tenant string
 }
 
 // PackOption is one slice profile a class can use.
@@ -48,6 +50,8 @@ type PackNodeGroup struct {
 	TimeSlices  int
 	Min, Max    int
 	Price       float64 // $/h per node
+	// Tenants the nodegroup is dedicated to; empty means shared.
+	Tenants []string
 }
 
 // PackNode is one node and the replicas on it.

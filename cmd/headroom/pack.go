@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/headroom-dev/headroom/binpack"
+	"github.com/headroom-dev/headroom/binpack/frompolicy"
 	"github.com/headroom-dev/headroom/policies"
 )
 
@@ -121,7 +122,7 @@ func loadPackProblem(f packFlags) (*binpack.Problem, error) {
 		if err != nil {
 			return nil, err
 		}
-		if p, err = binpack.FromPolicy(pol, d, now); err != nil {
+		if p, err = frompolicy.Problem(pol, d, now); err != nil {
 			return nil, err
 		}
 	}

@@ -1,22 +1,25 @@
-package binpack
+package frompolicy
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/headroom-dev/headroom/binpack"
 	"github.com/headroom-dev/headroom/binpack/catalog"
 	"github.com/headroom-dev/headroom/policies"
 )
 
 // TargetUtilization is the share of a replica's raw throughput
-// (concurrency / mean service time) FromPolicy plans to use, when the
+// (concurrency / mean service time) Problem plans to use, when the
 // demand file gives no measured capacity: a stand-in for the scaler's
 // queueing model, which sizes replicas against the latency SLO.
 const TargetUtilization = 0.7
 
-// FromPolicy builds the packing problem for a loaded policy and a demand
+// Problem builds the packing problem for a loaded policy and a demand
 // at time now (scheduled minimum replicas depend on it). Classes come from
 // the demand; each must exist in the policy. Their options are the
 // policy's (policies.Policy.Options: placement, spot, tenants, memory fit);
@@ -24,18 +27,18 @@ const TargetUtilization = 0.7
 // else TargetUtilization x concurrency / mean service time, and a profile
 // whose p95 service time alone exceeds the SLO latency is left out.
 // CPU-only nodegroups are not packed.
-func FromPolicy(pol *policies.Policy, d *Demand, now time.Time) (*Problem, error) {
+func Problem(pol *policies.Policy, d *binpack.Demand, now time.Time) (*binpack.Problem, error) {
 	cat, err := pol.Catalog()
 	if err != nil {
 		return nil, fmt.Errorf("building the catalog from policy: %w", err)
 	}
-	p := &Problem{Catalog: cat, ChangeCost: DefaultChangeCost, CostCeiling: pol.Cluster.Spec.CostCeiling}
+	p := &binpack.Problem{Catalog: cat, ChangeCost: binpack.DefaultChangeCost, CostCeiling: pol.Cluster.Spec.CostCeiling}
 	if d.ChangeCost != nil {
 		p.ChangeCost = *d.ChangeCost
 	}
 	for i := range pol.NodeGroups {
 		ng := &pol.NodeGroups[i]
-		g, ok, err := groupFromPolicy(ng, cat)
+		g, ok, err := NodeGroup(ng, cat)
 		if err != nil {
 			return nil, err
 		}
@@ -47,7 +50,7 @@ func FromPolicy(pol *policies.Policy, d *Demand, now time.Time) (*Problem, error
 	for _, cd := range d.Classes {
 		mc, ok := pol.Class(cd.Name)
 		if !ok {
-			errs = append(errs, &ClassError{Class: cd.Name, Reason: fmt.Sprintf("demand line %d: no such class in the policy (known: %s)", cd.Line, classNames(pol))})
+			errs = append(errs, &binpack.ClassError{Class: cd.Name, Reason: fmt.Sprintf("demand line %d: no such class in the policy (known: %s)", cd.Line, classNames(pol))})
 			continue
 		}
 		c, err := classFromPolicy(pol, mc, cd, now)
@@ -58,7 +61,7 @@ func FromPolicy(pol *policies.Policy, d *Demand, now time.Time) (*Problem, error
 		p.Classes = append(p.Classes, c)
 	}
 	if len(errs) > 0 {
-		return nil, &ProblemError{Errs: errs}
+		return nil, &binpack.ProblemError{Errs: errs}
 	}
 	return p, nil
 }
@@ -74,9 +77,11 @@ func classNames(pol *policies.Policy) string {
 	return strings.Join(names, ", ")
 }
 
-func groupFromPolicy(ng *policies.NodeGroup, cat *catalog.Catalog) (NodeGroup, bool, error) {
+// NodeGroup is a policy nodegroup as the packer sees it; ok is false for a
+// CPU-only nodegroup, which the packer does not plan.
+func NodeGroup(ng *policies.NodeGroup, cat *catalog.Catalog) (binpack.NodeGroup, bool, error) {
 	s := ng.Spec
-	g := NodeGroup{Name: ng.Name, InstanceType: s.InstanceType, CapacityType: s.CapacityType, Min: s.Size.Min, Max: s.Size.Max}
+	g := binpack.NodeGroup{Name: ng.Name, InstanceType: s.InstanceType, CapacityType: s.CapacityType, Min: s.Size.Min, Max: s.Size.Max}
 	if s.Tenant != "" {
 		g.Tenants = []string{s.Tenant}
 	}
@@ -84,9 +89,9 @@ func groupFromPolicy(ng *policies.NodeGroup, cat *catalog.Catalog) (NodeGroup, b
 	case policies.GPUModeNone, "":
 		return g, false, nil
 	case policies.GPUModeMIGDynamic:
-		g.Mode = ModeMIGDynamic
+		g.Mode = binpack.ModeMIGDynamic
 	case policies.GPUModeMIGFixed:
-		g.Mode = ModeMIGFixed
+		g.Mode = binpack.ModeMIGFixed
 		if s.GPU.Layout == nil {
 			return g, false, fmt.Errorf("nodegroup %q: mig-fixed without a layout", ng.Name)
 		}
@@ -101,18 +106,60 @@ func groupFromPolicy(ng *policies.NodeGroup, cat *catalog.Catalog) (NodeGroup, b
 		}
 		g.Layout, g.LayoutName = l, s.GPU.Layout.Name
 	case policies.GPUModeWhole:
-		g.Mode = ModeWhole
+		g.Mode = binpack.ModeWhole
 	case policies.GPUModeTimeSliced:
-		g.Mode, g.TimeSlices = ModeTimeSliced, s.GPU.Replicas
+		g.Mode, g.TimeSlices = binpack.ModeTimeSliced, s.GPU.Replicas
 	default:
 		return g, false, fmt.Errorf("nodegroup %q: unknown GPU mode %q", ng.Name, s.GPU.Mode)
 	}
 	return g, true, nil
 }
 
-func classFromPolicy(pol *policies.Policy, mc *policies.ModelClass, cd ClassDemand, now time.Time) (Class, error) {
+// ClassOption is one GPU slice a class may take, with the nodegroups
+// that offer it, sorted.
+type ClassOption struct {
+	Profile    *policies.ServiceProfile
+	NodeGroups []string
+}
+
+// ClassOptions lists the GPU slices a class may run on, each once in the
+// policy's order, with the nodegroups that offer it (policies.Policy.Options:
+// placement, spot, tenants, time sharing, memory fit), and why the other
+// nodegroups were rejected. CPU profiles are left out: the packer plans GPU
+// nodegroups only. Both `headroom pack` and the controller build their
+// packing problems from this.
+func ClassOptions(pol *policies.Policy, mc *policies.ModelClass) ([]ClassOption, []string) {
+	opts, rejections := pol.Options(mc)
+	var notes []string
+	for _, r := range rejections {
+		notes = append(notes, fmt.Sprintf("nodegroup %s: %s", r.NodeGroup, r.Reason))
+	}
+	var out []ClassOption
+	index := map[string]int{}
+	for _, o := range opts {
+		if o.Profile.Profile == policies.ProfileCPU || o.Instance.GPU == "" {
+			continue
+		}
+		key := o.Profile.GPU + "/" + o.Profile.Profile
+		i, ok := index[key]
+		if !ok {
+			i = len(out)
+			index[key] = i
+			out = append(out, ClassOption{Profile: o.Profile})
+		}
+		if !slices.Contains(out[i].NodeGroups, o.NodeGroup.Name) {
+			out[i].NodeGroups = append(out[i].NodeGroups, o.NodeGroup.Name)
+		}
+	}
+	for i := range out {
+		sort.Strings(out[i].NodeGroups)
+	}
+	return out, notes
+}
+
+func classFromPolicy(pol *policies.Policy, mc *policies.ModelClass, cd binpack.ClassDemand, now time.Time) (binpack.Class, error) {
 	s := mc.Spec
-	c := Class{Name: mc.Name, MinReplicas: mc.MinReplicasAt(now), Spot: s.Placement.Spot,
+	c := binpack.Class{Name: mc.Name, MinReplicas: mc.MinReplicasAt(now), Spot: s.Placement.Spot,
 		MinOnDemandFraction: s.Placement.MinOnDemandFraction}
 	if len(s.Tenants) == 1 {
 		c.Tenant = s.Tenants[0]
@@ -123,37 +170,20 @@ func classFromPolicy(pol *policies.Policy, mc *policies.ModelClass, cd ClassDema
 		c.Replicas = *cd.Replicas
 	}
 	mem := s.GPUMemory.AsApproximateFloat64() / (1 << 30)
-	opts, rejections := pol.Options(mc)
-	seen := map[string]bool{}
+	opts, notes := ClassOptions(pol, mc)
 	groups := map[string]bool{}
-	var notes []string
-	for _, r := range rejections {
-		notes = append(notes, fmt.Sprintf("nodegroup %s: %s", r.NodeGroup, r.Reason))
-	}
 	for _, o := range opts {
-		if o.Profile.Profile == policies.ProfileCPU || o.Instance.GPU == "" {
-			continue
-		}
-		key := o.Profile.GPU + "/" + o.Profile.Profile
 		capacity, ok, why := replicaCapacity(mc, o.Profile, cd)
 		if !ok {
-			if !seen[key] {
-				notes = append(notes, why)
-			}
-			seen[key] = true
+			notes = append(notes, why)
 			continue
 		}
-		groups[o.NodeGroup.Name] = true
-		if seen[key] {
-			continue
+		for _, g := range o.NodeGroups {
+			groups[g] = true
 		}
-		seen[key] = true
-		c.Options = append(c.Options, Option{GPU: o.Profile.GPU, Profile: o.Profile.Profile, Capacity: capacity, MemoryGiB: mem})
+		c.Options = append(c.Options, binpack.Option{GPU: o.Profile.GPU, Profile: o.Profile.Profile, Capacity: capacity, MemoryGiB: mem})
 	}
-	for name := range groups {
-		c.NodeGroups = append(c.NodeGroups, name)
-	}
-	sort.Strings(c.NodeGroups)
+	c.NodeGroups = slices.Sorted(maps.Keys(groups))
 	if len(c.Options) == 0 {
 		// Keep the class so the plan reports it unplaced with the reasons.
 		c.NodeGroups = []string{}
@@ -168,7 +198,7 @@ func classFromPolicy(pol *policies.Policy, mc *policies.ModelClass, cd ClassDema
 // replicaCapacity is the requests/s one replica serves within the SLO on a
 // service profile: the demand's record if it has one, else the
 // TargetUtilization rule.
-func replicaCapacity(mc *policies.ModelClass, pr *policies.ServiceProfile, cd ClassDemand) (float64, bool, string) {
+func replicaCapacity(mc *policies.ModelClass, pr *policies.ServiceProfile, cd binpack.ClassDemand) (float64, bool, string) {
 	for _, r := range cd.Capacity {
 		if r.GPU == pr.GPU && r.Profile == pr.Profile {
 			return r.Rate, true, ""
