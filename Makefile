@@ -12,7 +12,8 @@ help: ## list targets
 build: ## build bin/headroom
 	$(GO) build -o $(BIN) ./cmd/headroom
 
-test: ## run every test (integration tests start their own servers; see README)
+test: ## run every test; first installs and builds what the integration tests need (scripts/install-test-deps.sh, idempotent)
+	scripts/install-test-deps.sh
 	KUBEBUILDER_ASSETS=$${KUBEBUILDER_ASSETS:-$$(scripts/envtest-assets.sh --no-build)} $(GO) test -count=1 ./...
 
 lint: ## gofmt, go vet, staticcheck
