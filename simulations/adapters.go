@@ -6,12 +6,9 @@ import (
 	"maps"
 	"math"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/headroom-dev/headroom/binpack/catalog"
-	"github.com/headroom-dev/headroom/policies"
 	"github.com/headroom-dev/headroom/scaler"
 )
 
@@ -232,28 +229,11 @@ func (c simCluster) Drain(_ context.Context, node string) error {
 	return nil
 }
 
-// disruptionAllowed is how many of class c's replicas may be unavailable.
+// disruptionAllowed is how many of class c's replicas may be unavailable:
+// the class's maxUnavailable (policies.ModelClass.MaxUnavailable), as the
+// PodDisruptionBudget headroom renders for it would allow.
 func (w *World) disruptionAllowed(c int) int {
-	mu := w.classes[c].spec.Spec.Disruption.MaxUnavailable
-	if mu == "" {
-		mu = w.pol.Cluster.Spec.Disruption.MaxUnavailable
-	}
-	if mu == "" {
-		mu = policies.DefaultMaxUnavailable
-	}
-	n := w.classes[c].replicas
-	if strings.HasSuffix(mu, "%") {
-		pct, err := strconv.ParseFloat(strings.TrimSuffix(mu, "%"), 64)
-		if err != nil {
-			return 1
-		}
-		return max(1, int(math.Ceil(float64(n)*pct/100)))
-	}
-	k, err := strconv.Atoi(mu)
-	if err != nil {
-		return 1
-	}
-	return k
+	return w.classes[c].spec.MaxUnavailable(w.classes[c].replicas)
 }
 
 func (c simCluster) SetMIGConfig(_ context.Context, node string, cfg catalog.MIGConfig) error {
