@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/headroom-dev/headroom/router"
 )
 
@@ -130,4 +132,32 @@ func TestDefaultsAreTheRouterContract(t *testing.T) {
 			t.Errorf("deploy/prometheus/rules.yaml does not use %s", m)
 		}
 	}
+}
+
+// TestDocsQuoteTheQueries: docs/controller.md quotes the default queries
+// exactly as they run.
+func TestDocsQuoteTheQueries(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/controller.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustNew(t, Options{Address: "http://prom:9090"})
+	q, _ := c.ClassQueries(time.Minute)
+	for _, s := range []string{q.Rate, q.P95, q.InFlight, q.ErrorShare, q.At, c.GPUQueries().Used} {
+		if !strings.Contains(string(doc), "`"+s+"`") {
+			t.Errorf("docs/controller.md does not quote %s", s)
+		}
+	}
+	for _, s := range []string{"irate(...[30s])", "last_over_time(...[30s])"} {
+		if !strings.Contains(string(doc), s) {
+			t.Errorf("docs/controller.md does not mention %s", s)
+		}
+	}
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	(&Options{}).AddFlags(fs)
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !strings.Contains(string(doc), "`--"+f.Name+"`") {
+			t.Errorf("docs/controller.md does not document --%s", f.Name)
+		}
+	})
 }
