@@ -53,7 +53,13 @@ func TestTraceRecord(t *testing.T) {
 	if _, ok := prom.WaitFor(t, q, 30*time.Second, func(v float64, ok bool) bool { return ok && v > 0 }); !ok {
 		t.Fatalf("no rate from prometheus:\n%s", prom.Logs())
 	}
-	time.Sleep(6 * time.Second) // let full rate windows accumulate
+	// The recording starts 3s before end and each step's rate() looks 3s
+	// further back: wait until Prometheus holds 8 scrapes (7s at 1s) of
+	// the counter, rather than for a fixed wall-clock time.
+	if n, _ := prom.WaitFor(t, `count_over_time(headroom_router_requests_total{class="reader-a"}[1m])`, 30*time.Second,
+		func(v float64, ok bool) bool { return ok && v >= 8 }); n < 8 {
+		t.Fatalf("only %v scrapes of the counter:\n%s", n, prom.Logs())
+	}
 	end := time.Now()
 	out := filepath.Join(t.TempDir(), "rec.csv")
 	code, _, errOut := runSimCLI(t, "trace", "record", "--prometheus", prom.URL, "--query", q,

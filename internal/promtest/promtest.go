@@ -50,6 +50,8 @@ type Server struct {
 	API v1.API
 	// Log holds the server's output, for failure messages.
 	log *syncBuffer
+	// stop ends the process and waits for it.
+	stop func()
 }
 
 // Binary returns the prometheus binary's path, or "" when none is found.
@@ -107,11 +109,12 @@ func Start(t testing.TB, o Options) *Server {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
+	stop := func() {
 		cancel()
 		<-done
-	})
-	s := &Server{URL: "http://" + addr, log: logs}
+	}
+	t.Cleanup(stop)
+	s := &Server{URL: "http://" + addr, log: logs, stop: stop}
 	if err := waitReady(s.URL+"/-/ready", o.StartTimeout, done); err != nil {
 		t.Fatalf("promtest: %v\nprometheus output:\n%s", err, logs.String())
 	}
@@ -122,6 +125,10 @@ func Start(t testing.TB, o Options) *Server {
 	s.API = v1.NewAPI(c)
 	return s
 }
+
+// Stop kills the server and waits for it to exit, e.g. to test what a
+// client does when Prometheus goes away. Calling it again does nothing.
+func (s *Server) Stop() { s.stop() }
 
 // Logs returns what the server printed so far.
 func (s *Server) Logs() string { return s.log.String() }

@@ -41,6 +41,11 @@ func TestStartAndQuery(t *testing.T) {
 	if _, ok, err := p.Scalar(t.Context(), "absent_metric"); err != nil || ok {
 		t.Fatalf("absent metric: ok %v err %v", ok, err)
 	}
+	p.Stop()
+	if _, _, err := p.Scalar(t.Context(), "promtest_answer"); err == nil {
+		t.Fatal("a query after Stop must fail")
+	}
+	p.Stop() // twice is fine
 }
 
 func TestMissingBinarySkips(t *testing.T) {
