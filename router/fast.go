@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -70,8 +69,8 @@ func (f *fastClients) get(addr string) *fasthttp.HostClient {
 	return c
 }
 
-// serveFast is Serve on the fasthttp engine.
-func (r *Router) serveFast(ctx context.Context, ln net.Listener, startChecks func() func()) error {
+// fastServer is the fasthttp engine's server.
+func (r *Router) fastServer() server {
 	s := r.cfg.Server
 	var metrics fasthttp.RequestHandler
 	if r.gatherer != nil {
@@ -95,32 +94,7 @@ func (r *Router) serveFast(ctx context.Context, ln net.Listener, startChecks fun
 			writeFastError(fc, re)
 		},
 	}
-	stopChecks := startChecks()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		stopChecks()
-		return err
-	case <-ctx.Done():
-	}
-	r.log.Info("draining", zap.Duration("drainDelay", s.DrainDelay.D()), zap.Duration("grace", s.ShutdownGrace.D()))
-	r.StartDraining()
-	if s.DrainDelay > 0 {
-		time.Sleep(s.DrainDelay.D())
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownGrace.D())
-	defer cancel()
-	err := srv.ShutdownWithContext(sctx)
-	stopChecks()
-	if serr := <-errc; serr != nil {
-		return serr
-	}
-	if err != nil {
-		return err
-	}
-	r.log.Info("stopped")
-	return nil
+	return server{serve: srv.Serve, shutdown: srv.ShutdownWithContext}
 }
 
 func (r *Router) fastHandler(fc *fasthttp.RequestCtx, metrics fasthttp.RequestHandler) {

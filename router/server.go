@@ -12,17 +12,84 @@ import (
 	"go.uber.org/zap"
 )
 
-// Serve serves the router on ln until ctx ends, then shuts down gracefully:
-// /readyz turns 503 for DrainDelay while requests are still served (so
-// endpoint removal can propagate without failing callers), then the listener
-// closes and in-flight requests get up to ShutdownGrace to finish.
-// Health checks of the endpoints run while it serves. It returns nil after a
-// clean shutdown.
+// Serve is ServeDrain with a drain delay that nothing cuts short.
 func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
-	s := r.cfg.Server
-	if s.Engine == EngineFastHTTP {
-		return r.serveFast(ctx, ln, r.startHealthChecks)
+	return r.ServeDrain(ctx, context.Background(), ln)
+}
+
+// ServeDrain serves the router on ln, on the configured engine, until ctx
+// ends, then shuts down gracefully: /readyz turns 503 for DrainDelay while
+// requests are still served (so endpoint removal can propagate without
+// failing callers), then the listener closes and in-flight requests get
+// up to ShutdownGrace to finish. The drain delay ends early when drainCtx
+// ends (a caller that must stop now; a test done with the drain).
+// Health checks of the endpoints run while it serves. It returns nil after
+// a clean shutdown.
+func (r *Router) ServeDrain(ctx, drainCtx context.Context, ln net.Listener) error {
+	if r.cfg.Server.Engine == EngineFastHTTP {
+		return r.run(ctx, drainCtx, ln, r.fastServer())
 	}
+	return r.run(ctx, drainCtx, ln, r.netServer())
+}
+
+// server is one engine's HTTP server as the shared lifecycle (run) sees
+// it: serve returns nil once shutdown has been called; shutdown closes
+// the listener and waits for in-flight requests until its context ends.
+type server struct {
+	serve    func(net.Listener) error
+	shutdown func(context.Context) error
+}
+
+// run runs srv on ln with the health checks until ctx ends, then drains
+// and shuts it down (see ServeDrain). Both engines share it.
+func (r *Router) run(ctx, drainCtx context.Context, ln net.Listener, srv server) error {
+	s := r.cfg.Server
+	stopChecks := r.startHealthChecks()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.serve(ln) }()
+	select {
+	case err := <-errc:
+		stopChecks()
+		return err
+	case <-ctx.Done():
+	}
+	r.log.Info("draining", zap.Duration("drainDelay", s.DrainDelay.D()), zap.Duration("grace", s.ShutdownGrace.D()))
+	r.StartDraining()
+	if !waitDelay(drainCtx, s.DrainDelay.D()) {
+		r.log.Info("drain delay cut short")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownGrace.D())
+	defer cancel()
+	err := srv.shutdown(sctx)
+	stopChecks()
+	if serr := <-errc; serr != nil {
+		return serr
+	}
+	if err != nil {
+		return err
+	}
+	r.log.Info("stopped")
+	return nil
+}
+
+// waitDelay waits d, or until ctx ends; it reports whether d passed.
+func waitDelay(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// netServer is the net/http engine's server.
+func (r *Router) netServer() server {
+	s := r.cfg.Server
 	srv := &http.Server{
 		Handler:           r,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
@@ -32,33 +99,15 @@ func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    s.MaxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(r.log.Named("http")),
 	}
-	stopChecks := r.startHealthChecks()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	var err error
-	select {
-	case err = <-errc:
-		stopChecks()
-		return err
-	case <-ctx.Done():
+	return server{
+		serve: func(ln net.Listener) error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+		shutdown: srv.Shutdown,
 	}
-	r.log.Info("draining", zap.Duration("drainDelay", s.DrainDelay.D()), zap.Duration("grace", s.ShutdownGrace.D()))
-	r.StartDraining()
-	if s.DrainDelay > 0 {
-		time.Sleep(s.DrainDelay.D())
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownGrace.D())
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	stopChecks()
-	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		return serr
-	}
-	if err != nil {
-		return err
-	}
-	r.log.Info("stopped")
-	return nil
 }
 
 // startHealthChecks starts the health checks, if configured, and returns a
