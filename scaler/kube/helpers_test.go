@@ -127,16 +127,20 @@ func mkPod(t testing.TB, c kubernetes.Interface, ns, name, class, node, profile 
 // ships one (labels, container "reader", the profile label on the template).
 func mkDeployment(t testing.TB, c kubernetes.Interface, ns, name, class, profile string, replicas int32) *appsv1.Deployment {
 	t.Helper()
+	return must[*appsv1.Deployment](t)(c.AppsV1().Deployments(ns).Create(t.Context(), deploymentObj(ns, name, class, profile, replicas), metav1.CreateOptions{}))
+}
+
+func deploymentObj(ns, name, class, profile string, replicas int32) *appsv1.Deployment {
 	sel := map[string]string{DefaultClassLabel: class}
 	tl := map[string]string{DefaultClassLabel: class, ProfileLabel: profile}
-	return must[*appsv1.Deployment](t)(c.AppsV1().Deployments(ns).Create(t.Context(), &appsv1.Deployment{
+	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{DefaultClassLabel: class, "app.kubernetes.io/name": "reader"}},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: sel},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: tl}, Spec: readerSpec(profile, 60)},
 		},
-	}, metav1.CreateOptions{}))
+	}
 }
 
 // stockMIGParted is a mig-parted file as an operator ships one: comments,

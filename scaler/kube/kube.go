@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
+	"github.com/headroom-dev/headroom/binpack/catalog"
 	"github.com/headroom-dev/headroom/scaler"
 )
 
@@ -61,6 +62,9 @@ type Cluster struct {
 	lastUsage time.Time // now of the previous PodUsage call
 	vpaSeen   time.Time // when discovery last found the VPA API
 	vpaMissed time.Time // when discovery last did not
+	// The parsed mig-parted ConfigMap, and its UID/resourceVersion.
+	migParsed  map[string]catalog.MIGConfig
+	migVersion string
 }
 
 // New builds the adapter over clients; call Start, then WaitForSync.

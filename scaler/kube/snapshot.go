@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -74,7 +75,17 @@ func (k *Cluster) migConfigs() (map[string]catalog.MIGConfig, error) {
 		}
 		return nil, fmt.Errorf("mig-parted ConfigMap %s: %w", ref, err)
 	}
-	return parseConfigMap(cm, ref)
+	// Parsing is most of a small snapshot's cost; parse once per version.
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.migParsed == nil || k.migVersion != string(cm.UID)+"/"+cm.ResourceVersion {
+		cfgs, err := parseConfigMap(cm, ref)
+		if err != nil {
+			return nil, err
+		}
+		k.migParsed, k.migVersion = cfgs, string(cm.UID)+"/"+cm.ResourceVersion
+	}
+	return maps.Clone(k.migParsed), nil
 }
 
 func parseConfigMap(cm *corev1.ConfigMap, ref ConfigMapRef) (map[string]catalog.MIGConfig, error) {
@@ -184,23 +195,35 @@ func (k *Cluster) podProfile(spec *corev1.PodSpec) string {
 }
 
 // containerProfile reads a container's GPU resource from its limits (where
-// extended resources must be set) and requests.
+// extended resources must be set), else its requests; with several, the
+// first by name.
 func containerProfile(c *corev1.Container) string {
-	names := gpuResources(c.Resources.Limits)
-	names = append(names, gpuResources(c.Resources.Requests)...)
-	for _, n := range names {
-		if p := ProfileOf(n); p != "" {
-			return p
-		}
+	if p := ProfileOf(firstGPU(c.Resources.Limits)); p != "" {
+		return p
 	}
-	return ""
+	return ProfileOf(firstGPU(c.Resources.Requests))
+}
+
+// firstGPU returns the first (by name) GPU resource with a non-zero
+// quantity in l, or "". It runs for every cached pod on every Snapshot,
+// so it does not allocate.
+func firstGPU(l corev1.ResourceList) string {
+	best := ""
+	for n, q := range l {
+		s := string(n)
+		if !strings.HasPrefix(s, "nvidia.com/") || (best != "" && s >= best) || q.IsZero() || ProfileOf(s) == "" {
+			continue
+		}
+		best = s
+	}
+	return best
 }
 
 // gpuResources returns the GPU resource names in l, sorted.
 func gpuResources(l corev1.ResourceList) []string {
 	var out []string
-	for n, q := range l {
-		if ProfileOf(string(n)) != "" && !q.IsZero() {
+	for n := range l {
+		if ProfileOf(string(n)) != "" {
 			out = append(out, string(n))
 		}
 	}
@@ -230,14 +253,15 @@ func ProfileOf(resource string) string {
 }
 
 // validProfile accepts MIG profile names as the device plugin advertises
-// them: "<g>g.<mem>gb" with optional "+<attr>" suffixes ("1g.10gb+me"),
-// digits, letters, '.', '+' and '-' only.
+// them: "<g>g.<mem>gb" with optional "+<attr>" suffixes ("1g.10gb+me"):
+// digits, then "g.", then a digit, then lowercase letters, digits, '.',
+// '+' and '-' only.
 func validProfile(p string) bool {
 	if p == "" || p == catalog.ProfileWhole || p == catalog.ProfileTimeSliced {
 		return false
 	}
-	g, _, ok := strings.Cut(p, "g.")
-	if !ok || !isDigits(g) {
+	g, mem, ok := strings.Cut(p, "g.")
+	if !ok || !isDigits(g) || mem == "" || mem[0] < '0' || mem[0] > '9' {
 		return false
 	}
 	for _, r := range p {
