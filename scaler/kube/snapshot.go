@@ -46,13 +46,18 @@ func (k *Cluster) Snapshot(ctx context.Context) (scaler.ClusterState, error) {
 	}
 	st.Pods = make([]scaler.Pod, 0, len(pods))
 	for _, p := range pods {
-		st.Pods = append(st.Pods, k.toPod(p))
+		if p.Labels[k.opts.ClassLabel] != "" { // the label with an empty value names no class
+			st.Pods = append(st.Pods, k.toPod(p))
+		}
 	}
 	deps, err := k.deployments.List(labels.Everything())
 	if err != nil {
 		return scaler.ClusterState{}, fmt.Errorf("listing cached deployments: %w", err)
 	}
 	for _, d := range deps {
+		if d.Labels[k.opts.ClassLabel] == "" {
+			continue
+		}
 		st.Deployments = append(st.Deployments, scaler.Deployment{Class: d.Labels[k.opts.ClassLabel], Replicas: replicas(d)})
 	}
 	// Listers return map order; the core sorts what it needs, but a stable
