@@ -102,6 +102,7 @@ func testSnapshot(t *testing.T, f *fixture) {
 	n2.Annotations = map[string]string{DoNotDisruptAnn: "true"}
 	must[*corev1.Node](t)(f.c.CoreV1().Nodes().Update(ctx, n2, metav1.UpdateOptions{}))
 	mkNode(t, f.c, f.ns+"-other", map[string]string{"headroom.dev/test": "someone-else"}, true) // not selected
+	n3 := f.node(t, "gpu-ts", map[string]string{GPUReplicasLabel: "4"}, true)                   // time-sliced GPUs
 
 	mkDeployment(t, f.c, f.ns, "reader-en-large", "reader-en-large", "3g.40gb", 3)
 	mkPod(t, f.c, f.ns, "r-ready", "reader-en-large", n1.Name, "3g.40gb", true)
@@ -111,6 +112,7 @@ func testSnapshot(t *testing.T, f *fixture) {
 	failed.Status.Phase = corev1.PodFailed
 	must[*corev1.Pod](t)(f.c.CoreV1().Pods(f.ns).UpdateStatus(ctx, failed, metav1.UpdateOptions{}))
 	mkPod(t, f.c, f.ns, "not-a-reader", "", n1.Name, "3g.40gb", true)
+	mkPod(t, f.c, f.ns, "r-shared", "reader-en-large", n3.Name, "whole", true)
 	mkMIGConfigMap(t, f.c, f.opts.MIGConfigMap, stockMIGParted)
 
 	k := start(t, f.env.Config, f.opts)
@@ -118,9 +120,9 @@ func testSnapshot(t *testing.T, f *fixture) {
 	eventually(t, "snapshot shows the pods", func() (bool, string) {
 		var err error
 		st, err = k.Snapshot(ctx)
-		return err == nil && len(st.Pods) == 4, describe(st.Pods)
+		return err == nil && len(st.Pods) == 5, describe(st.Pods)
 	})
-	if len(st.Nodes) != 2 {
+	if len(st.Nodes) != 3 {
 		t.Fatalf("nodes: %+v", st.Nodes)
 	}
 	a, b := st.Nodes[0], st.Nodes[1]
@@ -143,6 +145,7 @@ func testSnapshot(t *testing.T, f *fixture) {
 		"r-loading": "loading/3g.40gb/" + n1.Name,
 		"r-pending": "pending/whole/",
 		"r-failed":  "failed/3g.40gb/" + n1.Name,
+		"r-shared":  "ready/timesliced/" + n3.Name,
 	}
 	if describe(phases) != describe(want) {
 		t.Errorf("pods: got %v, want %v", phases, want)
@@ -172,7 +175,7 @@ func testSnapshot(t *testing.T, f *fixture) {
 				ready++
 			}
 		}
-		return st.Nodes[0].MIGState == "pending" && ready == 2, describe(st)
+		return st.Nodes[0].MIGState == "pending" && ready == 3, describe(st)
 	})
 }
 
@@ -438,6 +441,19 @@ func testMIGConfig(t *testing.T, f *fixture) {
 	if node := must[*corev1.Node](t)(f.c.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})); node.Labels[MIGConfigStateLabel] != "success" {
 		t.Errorf("state reset: %v", node.Labels)
 	}
+
+	// A node mid-reboot keeps the MIG manager's "rebooting".
+	node = must[*corev1.Node](t)(f.c.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{}))
+	node.Labels[MIGConfigStateLabel] = "rebooting"
+	must[*corev1.Node](t)(f.c.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}))
+	if err := k.SetMIGConfig(ctx, n.Name, catalog.UniformMIG(map[string]int{"3g.40gb": 2})); err != nil {
+		t.Fatal(err)
+	}
+	if node := must[*corev1.Node](t)(f.c.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})); node.Labels[MIGConfigStateLabel] != "rebooting" ||
+		node.Labels[MIGConfigLabel] != "all-2x3g.40gb" {
+		t.Errorf("rebooting node: %v", node.Labels)
+	}
+	cm = must[*corev1.ConfigMap](t)(f.c.CoreV1().ConfigMaps(f.mig).Get(ctx, "mig-parted", metav1.GetOptions{}))
 
 	// A stock name already published: label only.
 	if err := k.SetMIGConfig(ctx, n.Name, catalog.MIGDisabled()); err != nil {

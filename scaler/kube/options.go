@@ -32,6 +32,9 @@ const (
 	InstanceTypeLabel   = "node.kubernetes.io/instance-type"
 	MIGConfigLabel      = "nvidia.com/mig.config"
 	MIGConfigStateLabel = "nvidia.com/mig.config.state"
+	// GPUReplicasLabel is GPU feature discovery's count of replicas the
+	// device plugin advertises per GPU; above 1 the GPUs are shared.
+	GPUReplicasLabel    = "nvidia.com/gpu.replicas"
 	RecommenderName     = "headroom"
 	mirrorPodAnn        = "kubernetes.io/config.mirror"
 	defaultFieldManager = "headroom"

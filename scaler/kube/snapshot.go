@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -37,8 +38,12 @@ func (k *Cluster) Snapshot(ctx context.Context) (scaler.ClusterState, error) {
 		return scaler.ClusterState{}, fmt.Errorf("listing cached nodes: %w", err)
 	}
 	st.Nodes = make([]scaler.Node, 0, len(nodes))
+	shared := map[string]bool{} // nodes whose GPUs are time-sliced
 	for _, n := range nodes {
 		st.Nodes = append(st.Nodes, toNode(n))
+		if v, ok := n.Labels[GPUReplicasLabel]; ok && v != "1" && atoi(v) > 1 {
+			shared[n.Name] = true
+		}
 	}
 	pods, err := k.pods.List(labels.Everything())
 	if err != nil {
@@ -46,9 +51,15 @@ func (k *Cluster) Snapshot(ctx context.Context) (scaler.ClusterState, error) {
 	}
 	st.Pods = make([]scaler.Pod, 0, len(pods))
 	for _, p := range pods {
-		if p.Labels[k.opts.ClassLabel] != "" { // the label with an empty value names no class
-			st.Pods = append(st.Pods, k.toPod(p))
+		if p.Labels[k.opts.ClassLabel] == "" { // the label with an empty value names no class
+			continue
 		}
+		pod := k.toPod(p)
+		if pod.Profile == catalog.ProfileWhole && shared[pod.Node] {
+			// nvidia.com/gpu on a node whose device plugin shares each GPU.
+			pod.Profile = catalog.ProfileTimeSliced
+		}
+		st.Pods = append(st.Pods, pod)
 	}
 	deps, err := k.deployments.List(labels.Everything())
 	if err != nil {
@@ -238,11 +249,11 @@ func gpuResources(l corev1.ResourceList) []string {
 
 // ProfileOf maps a GPU resource name to the slice profile, the inverse of
 // catalog.ResourceName with the device plugin's mixed strategy:
-// nvidia.com/mig-<profile> is <profile>, nvidia.com/gpu is "whole" (a
-// time-sliced GPU advertises the same name; a node's sharing is not the
-// pod's to tell), and nvidia.com/gpu.shared, the name the device plugin's
-// renameByDefault gives time-sliced replicas, is "timesliced". Anything
-// else is "".
+// nvidia.com/mig-<profile> is <profile>, nvidia.com/gpu is "whole", and
+// nvidia.com/gpu.shared, the name the device plugin's renameByDefault
+// gives time-sliced replicas, is "timesliced". Anything else is "".
+// (A time-sliced GPU also advertises nvidia.com/gpu; Snapshot tells it
+// from the node's nvidia.com/gpu.replicas label.)
 func ProfileOf(resource string) string {
 	switch resource {
 	case "nvidia.com/gpu":
@@ -275,6 +286,15 @@ func validProfile(p string) bool {
 		}
 	}
 	return true
+}
+
+// atoi reads a non-negative decimal label value, -1 for anything else.
+func atoi(s string) int {
+	if !isDigits(s) || len(s) > 9 {
+		return -1
+	}
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 func isDigits(s string) bool {
