@@ -19,6 +19,8 @@
 //	                 (Pool); retry on connection errors
 //	                 and 502/503/504 within MaxAttempts, the deadline and the
 //	                 RetryBudget; outlier ejection on consecutive failures
+//	                 (a client gone before its answer: 499 client_gone, no
+//	                 further attempt)
 //	record         histogram + counter (class, tenant, code), in-flight and
 //	                 queue time per class (Metrics); access log; span
 //
@@ -26,7 +28,11 @@
 // RetryBudget) take time as an argument or an injected clock and are tested
 // on their own; Router wires them; Serve adds the HTTP server, health checks
 // and graceful drain, on one of two engines: net/http with PoolTransport as
-// the forwarding transport, or fasthttp (fast.go) for less CPU. Metric
+// the forwarding transport, or fasthttp (fast.go) for less CPU. The engines
+// share the request path (admit, then forward, the one retry loop, then
+// finish) and the lifecycle (run: serve, drain, shut down); each supplies
+// only a hop (send one attempt, discard it, write the answer, is the
+// client gone?) and a server (serve, shutdown). Metric
 // names are a contract with the controller (see metrics.go and
 // docs/router.md). The emulator subpackage is a stand-in reader for tests.
 package router

@@ -72,16 +72,23 @@ func (q *FairQueue) Stats() (inFlight, queued int) {
 // Acquire waits for a slot for tenant (with its fair-share weight) until
 // ctx ends or timeout passes. On success the caller must call Release once.
 func (q *FairQueue) Acquire(ctx context.Context, tenant string, weight float64, timeout time.Duration) error {
+	_, err := q.acquire(ctx, tenant, weight, timeout)
+	return err
+}
+
+// acquire is Acquire that also reports whether the request was queued
+// (granted at once: false).
+func (q *FairQueue) acquire(ctx context.Context, tenant string, weight float64, timeout time.Duration) (queued bool, err error) {
 	q.mu.Lock()
 	if q.limit == 0 || (q.inFlight < q.limit && q.queued == 0) {
 		q.inFlight++
 		q.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	w, err := q.enqueueLocked(tenant, weight)
 	q.mu.Unlock()
 	if err != nil {
-		return err
+		return false, err
 	}
 	var timer <-chan time.Time
 	if timeout > 0 {
@@ -91,7 +98,7 @@ func (q *FairQueue) Acquire(ctx context.Context, tenant string, weight float64, 
 	}
 	select {
 	case <-w.ready:
-		return w.err
+		return true, w.err
 	case <-ctx.Done():
 	case <-timer:
 	}
@@ -103,13 +110,13 @@ func (q *FairQueue) Acquire(ctx context.Context, tenant string, weight float64, 
 			q.releaseLocked()
 		}
 		if w.err != nil {
-			return w.err
+			return true, w.err
 		}
-		return ErrQueueTimeout
+		return true, ErrQueueTimeout
 	default:
 	}
 	q.removeLocked(w)
-	return ErrQueueTimeout
+	return true, ErrQueueTimeout
 }
 
 // Release frees a slot and hands it to the next waiting request.

@@ -223,14 +223,3 @@ func waitQueued(t *testing.T, q *FairQueue, n int) {
 	t.Helper()
 	waitFor(t, func() bool { _, qd := q.Stats(); return qd == n })
 }
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition never held")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}

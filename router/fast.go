@@ -29,11 +29,14 @@ const (
 
 // The fasthttp engine serves the same router with github.com/valyala/fasthttp
 // on both hops instead of net/http: the same authentication, classification,
-// limits, fair queue, balancing, retries, metrics, logs and spans (admit and
-// finish are shared), at well under half the CPU per request (see
-// docs/router.md, "Performance"). What it gives up: responses are buffered
-// whole (no streaming of server-sent events), and a client that goes away
-// does not cancel its request to the reader (the deadline still bounds it).
+// limits, fair queue, balancing, retries, metrics, logs and spans (admit,
+// forward, finish and the serve lifecycle run are shared; fastHop and
+// fastServer are its side of them), at well under half the CPU per request
+// (see docs/router.md, "Performance"). What it gives up: responses are
+// buffered whole (no streaming of server-sent events), and a client that
+// goes away is noticed only where forward asks (after a failed attempt,
+// before the first attempt of a queued request), not while it waits in the
+// queue or for the reader (the deadline still bounds that).
 
 // fastCarrier adapts a fasthttp request header to W3C trace propagation.
 type fastCarrier struct{ h *fasthttp.RequestHeader }
@@ -182,8 +185,12 @@ func (r *Router) serveFastRequest(ctx context.Context, fc *fasthttp.RequestCtx, 
 	if err != nil {
 		return err
 	}
-	defer a.done()
-	return r.forwardFast(a.ctx, fc, a.cs, a.vs, tenant, x)
+	defer a.release()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	h := &fastHop{r: r, fc: fc, out: r.fastOutRequest(a.ctx, fc, a.cs, a.vs, tenant), resp: resp}
+	h.deadline, _ = a.ctx.Deadline()
+	return r.forward(a.ctx, h, a, x)
 }
 
 // fastOutRequest turns the client's request, in place (it is not needed
@@ -235,61 +242,50 @@ func (r *Router) fastOutRequest(ctx context.Context, fc *fasthttp.RequestCtx, cs
 
 var _ propagation.TextMapCarrier = fastCarrier{}
 
-func (r *Router) forwardFast(ctx context.Context, fc *fasthttp.RequestCtx, cs *classState, vs *versionState, t *Tenant, x *exchange) error {
-	out := r.fastOutRequest(ctx, fc, cs, vs, t)
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
-	deadline, _ := ctx.Deadline()
-	r.budget.Deposit(r.now())
-	var last *Endpoint
-	for {
-		ep := vs.pool.Pick(r.now(), last)
-		if ep == nil {
-			return r.noEndpoint(cs, vs)
-		}
-		x.attempts++
-		x.endpoint = ep.Addr
-		out.SetHost(ep.Addr)
-		out.Header.SetHost(ep.Addr)
-		resp.Reset()
-		ep.outstanding.Add(1)
-		err := r.fast.get(ep.Addr).DoDeadline(out, resp, deadline)
-		ep.outstanding.Add(-1)
-		timeout := errors.Is(err, fasthttp.ErrTimeout) || ctx.Err() != nil
-		failed := err != nil || resp.StatusCode() >= 500
-		if vs.pool.Report(ep, r.now(), failed) {
-			vs.ejects.Inc()
-			r.log.Warn("endpoint ejected", zap.String("class", cs.name), zap.String("version", vs.name),
-				zap.String("endpoint", ep.Addr))
-		}
-		retryable := err != nil && !timeout || err == nil && r.retryOn[resp.StatusCode()]
-		if retryable && x.attempts < r.cfg.Retry.MaxAttempts && r.timeLeft(ctx) && r.budget.Withdraw(r.now()) {
-			cs.retries.Inc()
-			last = ep
-			continue
-		}
-		if err != nil {
-			if timeout {
-				return &RequestError{Status: http.StatusGatewayTimeout, Code: "timeout",
-					Message: "the model server did not answer within the deadline"}
-			}
-			return &RequestError{Status: http.StatusBadGateway, Code: "upstream_error",
-				Message: "the model server could not be reached"}
-		}
-		x.status = resp.StatusCode()
-		resp.CopyTo(&fc.Response)
-		rh := &fc.Response.Header
-		for _, v := range rh.PeekAll("Connection") {
-			for _, f := range bytes.Split(v, []byte(",")) {
-				if f = bytes.TrimSpace(f); len(f) > 0 {
-					rh.DelBytes(f)
-				}
-			}
-		}
-		for _, k := range []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Trailer", "Upgrade"} {
-			rh.Del(k)
-		}
-		x.bytes = int64(len(fc.Response.Body()))
-		return nil
-	}
+// fastHop is the fasthttp engine's hop (see forward): one fasthttp
+// request to the reader, reused for every attempt, and a whole buffered
+// response.
+type fastHop struct {
+	r        *Router
+	fc       *fasthttp.RequestCtx
+	out      *fasthttp.Request
+	resp     *fasthttp.Response
+	deadline time.Time
 }
+
+func (h *fastHop) send(_ context.Context, ep *Endpoint) (int, error) {
+	h.out.SetHost(ep.Addr)
+	h.out.Header.SetHost(ep.Addr)
+	h.resp.Reset()
+	err := h.r.fast.get(ep.Addr).DoDeadline(h.out, h.resp, h.deadline)
+	if errors.Is(err, fasthttp.ErrTimeout) {
+		return 0, context.DeadlineExceeded
+	}
+	if err != nil {
+		return 0, err
+	}
+	return h.resp.StatusCode(), nil
+}
+
+// discard: the next send resets the response.
+func (h *fastHop) discard() {}
+
+func (h *fastHop) answer() int64 {
+	h.resp.CopyTo(&h.fc.Response)
+	rh := &h.fc.Response.Header
+	for _, v := range rh.PeekAll("Connection") {
+		for _, f := range bytes.Split(v, []byte(",")) {
+			if f = bytes.TrimSpace(f); len(f) > 0 {
+				rh.DelBytes(f)
+			}
+		}
+	}
+	for _, k := range []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Trailer", "Upgrade"} {
+		rh.Del(k)
+	}
+	return int64(len(h.fc.Response.Body()))
+}
+
+// clientGone: fasthttp does not read the connection while the handler
+// runs, so the router asks the socket.
+func (h *fastHop) clientGone() bool { return peerClosed(h.fc.Conn()) }

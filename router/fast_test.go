@@ -25,6 +25,15 @@ import (
 // on loopback, until the test ends.
 func startFast(t *testing.T, cfg string) *testRouter {
 	t.Helper()
+	r, _ := serveEngine(t, EngineFastHTTP, cfg)
+	return r
+}
+
+// serveEngine serves cfg (with the two test tenants) through Serve on the
+// given engine on loopback, until the test ends. The listener keeps the
+// router's side of each connection (acceptLog).
+func serveEngine(t *testing.T, engine, cfg string) (*testRouter, *acceptLog) {
+	t.Helper()
 	cfg += fmt.Sprintf(`
 tenants:
   - {name: acme, keySHA256: [%s]}
@@ -34,7 +43,7 @@ tenants:
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Server.Engine = EngineFastHTTP
+	c.Server.Engine = engine
 	core, obs := observer.New(zap.InfoLevel)
 	reg := prometheus.NewRegistry()
 	r, err := New(Options{Config: c, Logger: zap.New(core), Registerer: reg, Gatherer: reg})
@@ -45,16 +54,44 @@ tenants:
 	if err != nil {
 		t.Fatal(err)
 	}
+	al := &acceptLog{Listener: ln, conns: map[string]net.Conn{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, ln) }()
+	go func() { done <- r.Serve(ctx, al) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &testRouter{Router: r, URL: "http://" + ln.Addr().String(), reg: reg, obs: obs}
+	return &testRouter{Router: r, URL: "http://" + ln.Addr().String(), reg: reg, obs: obs}, al
+}
+
+// acceptLog is a listener that keeps the server side of every connection
+// it accepts, so a test can look at a socket as the router sees it. It
+// hands the connections on unwrapped.
+type acceptLog struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[string]net.Conn // by the client's address
+}
+
+func (l *acceptLog) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns[c.RemoteAddr().String()] = c
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+// serverSide returns the router's end of the client's connection c, once
+// the router has accepted it.
+func (l *acceptLog) serverSide(c net.Conn) net.Conn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.conns[c.LocalAddr().String()]
 }
 
 func TestFastEngineRoutesAndRefuses(t *testing.T) {

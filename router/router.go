@@ -319,17 +319,28 @@ func (r *Router) serve(ctx context.Context, w http.ResponseWriter, req *http.Req
 	if err != nil {
 		return err
 	}
-	defer a.done()
-	return r.forward(a.ctx, w, req, body, a.cs, a.vs, tenant, x)
+	defer a.release()
+	h := &netHop{r: r, w: w, req: req, body: body, hdr: r.outHeader(a.ctx, req, a.cs, a.vs, tenant)}
+	return r.forward(a.ctx, h, a, x)
 }
 
-// admission is a request let through to forwarding: its class, version and
-// deadline; done gives back its queue slot and tenant slot.
+// admission is a request let through to forwarding: its class, version,
+// deadline and whether it waited in the queue; release gives back its
+// queue slot and tenant slot.
 type admission struct {
-	ctx  context.Context
-	cs   *classState
-	vs   *versionState
-	done func()
+	ctx    context.Context
+	cancel context.CancelFunc
+	cs     *classState
+	vs     *versionState
+	tenant *Tenant
+	waited bool
+}
+
+func (a admission) release() {
+	a.cs.queue.Release()
+	a.cancel()
+	a.cs.inFlight.Dec()
+	a.tenant.release()
 }
 
 // admit classifies the request, resolves the route, applies the tenant's
@@ -372,15 +383,21 @@ func (r *Router) admit(ctx context.Context, tenant *Tenant, parts RequestParts, 
 			Message: "the tenant has too many requests in flight", RetryAfter: time.Second}
 	}
 	cs.inFlight.Inc()
+	client := ctx
 	ctx, cancel := context.WithTimeout(ctx, cs.cfg.Timeout.D())
 	qStart := r.now()
-	err = cs.queue.Acquire(ctx, tenant.Name, tenant.Weight, cs.cfg.QueueTimeout.D())
+	waited, err := cs.queue.acquire(ctx, tenant.Name, tenant.Weight, cs.cfg.QueueTimeout.D())
 	x.queued = r.now().Sub(qStart)
 	cs.queueHist.Observe(x.queued.Seconds())
 	if err != nil {
 		cancel()
 		cs.inFlight.Dec()
 		tenant.release()
+		if client.Err() != nil {
+			// The client's own context ended the wait (net/http: the
+			// client went away): not a refusal for load.
+			return admission{}, errClientGone
+		}
 		reason := "queue_full"
 		if errors.Is(err, ErrQueueTimeout) {
 			reason = "queue_timeout"
@@ -389,12 +406,7 @@ func (r *Router) admit(ctx context.Context, tenant *Tenant, parts RequestParts, 
 		return admission{}, &RequestError{Status: http.StatusServiceUnavailable, Code: reason,
 			Message: "model class " + cs.name + " is overloaded", RetryAfter: time.Second}
 	}
-	return admission{ctx: ctx, cs: cs, vs: vs, done: func() {
-		cs.queue.Release()
-		cancel()
-		cs.inFlight.Dec()
-		tenant.release()
-	}}, nil
+	return admission{ctx: ctx, cancel: cancel, cs: cs, vs: vs, tenant: tenant, waited: waited}, nil
 }
 
 func (r *Router) readBody(w http.ResponseWriter, req *http.Request) ([]byte, error) {
@@ -493,83 +505,76 @@ func (r *Router) noEndpoint(cs *classState, vs *versionState) error {
 
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-func (r *Router) forward(ctx context.Context, w http.ResponseWriter, req *http.Request, body []byte,
-	cs *classState, vs *versionState, t *Tenant, x *exchange) error {
-	hdr := r.outHeader(ctx, req, cs, vs, t)
-	r.budget.Deposit(r.now())
-	var last *Endpoint
-	for {
-		ep := vs.pool.Pick(r.now(), last)
-		if ep == nil {
-			return r.noEndpoint(cs, vs)
-		}
-		x.attempts++
-		x.endpoint = ep.Addr
-		u := *req.URL
-		// Absolute-form targets ("POST http://user:pw@elsewhere/ HTTP/1.1")
-		// keep only their path and query: the endpoint is ours to choose.
-		u.Scheme, u.Host, u.User, u.Fragment, u.RawFragment = "http", ep.Addr, nil, "", ""
-		out := (&http.Request{
-			Method:        req.Method,
-			URL:           &u,
-			Proto:         "HTTP/1.1",
-			ProtoMajor:    1,
-			ProtoMinor:    1,
-			Header:        hdr,
-			ContentLength: int64(len(body)),
-			Host:          ep.Addr,
-		}).WithContext(ctx)
-		if len(body) > 0 {
-			out.Body = io.NopCloser(bytes.NewReader(body))
-			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		}
-		ep.outstanding.Add(1)
-		resp, err := r.transport.RoundTrip(out)
-		failed := err != nil || resp.StatusCode >= 500
-		if err != nil && ctx.Err() != nil && req.Context().Err() != nil {
-			failed = false // the client went away: not the endpoint's fault
-		}
-		if vs.pool.Report(ep, r.now(), failed) {
-			vs.ejects.Inc()
-			r.log.Warn("endpoint ejected", zap.String("class", cs.name), zap.String("version", vs.name),
-				zap.String("endpoint", ep.Addr))
-		}
-		retryable := err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) ||
-			resp != nil && r.retryOn[resp.StatusCode]
-		if retryable && x.attempts < r.cfg.Retry.MaxAttempts && r.timeLeft(ctx) && r.budget.Withdraw(r.now()) {
-			if resp != nil {
-				_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
-				resp.Body.Close()
-			}
-			ep.outstanding.Add(-1)
-			cs.retries.Inc()
-			last = ep
-			continue
-		}
-		if err != nil {
-			ep.outstanding.Add(-1)
-			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-				return &RequestError{Status: http.StatusGatewayTimeout, Code: "timeout",
-					Message: "the model server did not answer within the deadline"}
-			}
-			return &RequestError{Status: http.StatusBadGateway, Code: "upstream_error",
-				Message: "the model server could not be reached"}
-		}
-		x.status = resp.StatusCode
-		r.copyResponse(w, resp, x)
-		ep.outstanding.Add(-1)
-		return nil
+// netHop is the net/http engine's hop (see forward): requests go out
+// through the router's http.RoundTripper, responses stream back.
+type netHop struct {
+	r    *Router
+	w    http.ResponseWriter
+	req  *http.Request
+	body []byte
+	hdr  http.Header
+	resp *http.Response
+}
+
+func (h *netHop) send(ctx context.Context, ep *Endpoint) (int, error) {
+	req := h.req
+	u := *req.URL
+	// Absolute-form targets ("POST http://user:pw@elsewhere/ HTTP/1.1")
+	// keep only their path and query: the endpoint is ours to choose.
+	u.Scheme, u.Host, u.User, u.Fragment, u.RawFragment = "http", ep.Addr, nil, "", ""
+	out := (&http.Request{
+		Method:        req.Method,
+		URL:           &u,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h.hdr,
+		ContentLength: int64(len(h.body)),
+		Host:          ep.Addr,
+	}).WithContext(ctx)
+	if body := h.body; len(body) > 0 {
+		out.Body = io.NopCloser(bytes.NewReader(body))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
+	resp, err := h.r.transport.RoundTrip(out)
+	if err != nil {
+		return 0, err
+	}
+	h.resp = resp
+	return resp.StatusCode, nil
 }
 
-// timeLeft reports whether the deadline leaves room for another attempt:
-// at least 10 ms.
-func (r *Router) timeLeft(ctx context.Context) bool {
-	d, ok := ctx.Deadline()
-	return !ok || d.Sub(r.now()) > 10*time.Millisecond
+func (h *netHop) discard() {
+	_, _ = io.CopyN(io.Discard, h.resp.Body, 64<<10)
+	h.resp.Body.Close()
+	h.resp = nil
 }
 
-func (r *Router) copyResponse(w http.ResponseWriter, resp *http.Response, x *exchange) {
+func (h *netHop) answer() int64 {
+	n := h.r.copyResponse(h.w, h.resp)
+	h.resp = nil
+	return n
+}
+
+// clientGone: net/http cancels the request's context once it reads EOF on
+// the connection; the connection itself (from Serve) is asked too, since
+// that notice comes from another goroutine, a moment later.
+func (h *netHop) clientGone() bool {
+	ctx := h.req.Context()
+	if ctx.Err() != nil {
+		return true
+	}
+	c, _ := ctx.Value(clientConnKey{}).(net.Conn)
+	return c != nil && peerClosed(c)
+}
+
+// clientConnKey is the context key under which Serve's net/http server
+// keeps each request's client connection.
+type clientConnKey struct{}
+
+// copyResponse writes resp to w, flushing server-sent events as they come,
+// and returns the body bytes written.
+func (r *Router) copyResponse(w http.ResponseWriter, resp *http.Response) (written int64) {
 	defer resp.Body.Close()
 	h := w.Header()
 	for k, v := range resp.Header {
@@ -586,15 +591,15 @@ func (r *Router) copyResponse(w http.ResponseWriter, resp *http.Response, x *exc
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return
+				return written
 			}
-			x.bytes += int64(n)
+			written += int64(n)
 			if stream {
 				_ = rc.Flush()
 			}
 		}
 		if err != nil {
-			return
+			return written
 		}
 	}
 }

@@ -87,7 +87,9 @@ func waitDelay(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// netServer is the net/http engine's server.
+// netServer is the net/http engine's server. Each request's context
+// carries its client connection, so forward can ask whether the client
+// has gone (netHop.clientGone).
 func (r *Router) netServer() server {
 	s := r.cfg.Server
 	srv := &http.Server{
@@ -98,6 +100,9 @@ func (r *Router) netServer() server {
 		IdleTimeout:       s.IdleTimeout.D(),
 		MaxHeaderBytes:    s.MaxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(r.log.Named("http")),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, clientConnKey{}, c)
+		},
 	}
 	return server{
 		serve: func(ln net.Listener) error {
