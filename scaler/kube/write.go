@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 
+	"go.uber.org/zap"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -243,6 +244,7 @@ func (k *Cluster) Drain(ctx context.Context, node string) error {
 	for i := range list.Items {
 		p := &list.Items[i]
 		if !evictable(p) {
+			k.log.Debug("drain: not evicting", zap.String("node", node), zap.String("pod", p.Namespace+"/"+p.Name))
 			continue
 		}
 		total++
