@@ -84,7 +84,7 @@ func New(c Clients, opts Options, logger *zap.Logger) (*Cluster, error) {
 	}
 	k := &Cluster{opts: opts, clients: c, log: logger}
 
-	k.nodeFactory = informers.NewSharedInformerFactoryWithOptions(c.Kube, opts.ResyncPeriod,
+	k.nodeFactory = informers.NewSharedInformerFactoryWithOptions(c.Kube, opts.ResyncPeriod, informers.WithTransform(stripManagedFields),
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = opts.NodeSelector }))
 	// Reader pods and Deployments: only objects that carry the class label.
 	hasClass, err := labels.NewRequirement(opts.ClassLabel, selection.Exists, nil)
@@ -93,7 +93,7 @@ func New(c Clients, opts Options, logger *zap.Logger) (*Cluster, error) {
 	}
 	classSel := labels.NewSelector().Add(*hasClass).String()
 	k.readerFactory = informers.NewSharedInformerFactoryWithOptions(c.Kube, opts.ResyncPeriod,
-		informers.WithNamespace(opts.Namespace),
+		informers.WithNamespace(opts.Namespace), informers.WithTransform(stripManagedFields),
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = classSel }))
 	// The mig-parted ConfigMap: one object, watched by name.
 	cmName := fields.OneTermEqualSelector("metadata.name", opts.MIGConfigMap.Name).String()
@@ -180,6 +180,16 @@ func (k *Cluster) Ready() error {
 		}
 	}
 	return nil
+}
+
+// stripManagedFields drops metadata.managedFields from cached objects: the
+// adapter never reads them, and on nodes and pods they are a large share
+// of the cache's memory (controller-runtime's cache does the same).
+func stripManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 const byClass = "class"

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"go.uber.org/zap"
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,12 +65,17 @@ func (k *Cluster) vpaServed(ctx context.Context) (bool, error) {
 		}
 	}
 	k.mu.Lock()
+	first, was := k.vpaSeen.IsZero() && k.vpaMissed.IsZero(), !k.vpaSeen.IsZero()
+	changed := first || was != served
 	if served {
 		k.vpaSeen, k.vpaMissed = now, time.Time{}
 	} else {
 		k.vpaSeen, k.vpaMissed = time.Time{}, now
 	}
 	k.mu.Unlock()
+	if changed {
+		k.log.Info("VerticalPodAutoscaler API discovery", zap.Bool("served", served), zap.String("vpaMode", k.opts.VPAMode))
+	}
 	return served, nil
 }
 

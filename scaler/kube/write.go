@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 
+	"go.uber.org/zap"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -58,7 +59,7 @@ func (k *Cluster) SetProfile(ctx context.Context, class, profile string) error {
 	if profile != catalog.ProfileWhole && profile != catalog.ProfileTimeSliced && !validProfile(profile) {
 		return fmt.Errorf("setting the profile of class %s: %q is not a GPU slice profile", class, profile)
 	}
-	d, err := k.deployment(class)
+	d, err := k.liveDeployment(ctx, class)
 	if err != nil {
 		return err
 	}
@@ -95,6 +96,22 @@ func (k *Cluster) SetProfile(ctx context.Context, class, profile string) error {
 	}
 	return k.patchDeployment(ctx, d, map[string]any{"spec": map[string]any{"template": tmpl}},
 		fmt.Sprintf("setting the profile of class %s to %s", class, profile))
+}
+
+// liveDeployment finds the class's Deployment in the cache and reads it
+// from the API server: a patch computed from a cache a moment behind (a
+// profile changed twice in quick succession) could leave two GPU
+// resources on the container.
+func (k *Cluster) liveDeployment(ctx context.Context, class string) (*appsv1.Deployment, error) {
+	d, err := k.deployment(class)
+	if err != nil {
+		return nil, err
+	}
+	live, err := k.clients.Kube.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, apiErr(err, "reading deployment %s/%s (class %s)", d.Namespace, d.Name, class)
+	}
+	return live, nil
 }
 
 // patchDeployment applies a strategic-merge patch; what says what for.
@@ -138,6 +155,12 @@ func (k *Cluster) SetResources(ctx context.Context, class string, rec scaler.Res
 	}
 	if vpa {
 		return k.writeVPA(ctx, class, d, rec)
+	}
+	if d, err = k.liveDeployment(ctx, class); err != nil { // the limits' ratio from the live object
+		return err
+	}
+	if _, err := k.container(d); err != nil {
+		return err
 	}
 	return k.patchRequests(ctx, class, d, rec)
 }
@@ -221,6 +244,7 @@ func (k *Cluster) Drain(ctx context.Context, node string) error {
 	for i := range list.Items {
 		p := &list.Items[i]
 		if !evictable(p) {
+			k.log.Debug("drain: not evicting", zap.String("node", node), zap.String("pod", p.Namespace+"/"+p.Name))
 			continue
 		}
 		total++
