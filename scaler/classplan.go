@@ -28,7 +28,8 @@ import (
 type classObs struct {
 	stats  ClassStats // the stable window, when ok
 	ok     bool
-	reason string // why not ok
+	reason string        // why not ok
+	age    time.Duration // of the newest sample, when there was one
 	// short is the panic window's stats, when usable.
 	short   ClassStats
 	shortOK bool
@@ -42,6 +43,9 @@ func (c *Controller) observeClass(mc *policies.ModelClass, cs *classState, obs *
 	var o classObs
 	stats, found := obs.Stats[sc.Panic.StableWindow.Duration][mc.Name]
 	o.ok, o.reason = c.checkStats(stats, found, now)
+	if found && !stats.At.IsZero() {
+		o.age = now.Sub(stats.At)
+	}
 	if err := obs.StatsErr[sc.Panic.StableWindow.Duration]; err != nil {
 		o.ok, o.reason = false, "stats read failed: "+err.Error()
 	}

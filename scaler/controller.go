@@ -273,6 +273,7 @@ func (c *Controller) applied(a *Action, now time.Time) {
 type selfMetrics struct {
 	forecast, observed, predictedLat, observedLat *prometheus.GaugeVec
 	desired, ready, multiplier, panicking         *prometheus.GaugeVec
+	dataAge                                       *prometheus.GaugeVec
 	actions, observeErrors                        *prometheus.CounterVec
 	ticks                                         prometheus.Counter
 }
@@ -290,6 +291,7 @@ func newSelfMetrics(reg prometheus.Registerer) (*selfMetrics, error) {
 		ready:        g("ready_replicas", "Replicas ready and serving."),
 		multiplier:   g("service_time_multiplier", "Online latency correction of the declared service time."),
 		panicking:    g("panic", "1 while the class is in panic mode."),
+		dataAge:      g("data_age_seconds", "Age of the newest stable-window sample at the tick; missing data keeps the last age."),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "headroom", Subsystem: "scaler", Name: "actions_total",
 			Help: "Actions by kind and status."}, []string{"kind", "status"}),
 		observeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "headroom", Subsystem: "scaler", Name: "observe_errors_total",
@@ -299,7 +301,7 @@ func newSelfMetrics(reg prometheus.Registerer) (*selfMetrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, col := range []prometheus.Collector{m.forecast, m.observed, m.predictedLat, m.observedLat, m.desired, m.ready, m.multiplier, m.panicking, m.actions, m.observeErrors, m.ticks} {
+	for _, col := range []prometheus.Collector{m.forecast, m.observed, m.predictedLat, m.observedLat, m.desired, m.ready, m.multiplier, m.panicking, m.dataAge, m.actions, m.observeErrors, m.ticks} {
 		if err := reg.Register(col); err != nil {
 			return nil, err
 		}
@@ -323,6 +325,9 @@ func (c *Controller) record(d Decision) {
 			p = 1
 		}
 		m.panicking.WithLabelValues(cd.Class).Set(p)
+		if cd.DataAge > 0 {
+			m.dataAge.WithLabelValues(cd.Class).Set(cd.DataAge.Seconds())
+		}
 	}
 	for _, a := range d.Actions {
 		m.actions.WithLabelValues(string(a.Kind), a.Status).Inc()

@@ -87,6 +87,9 @@ type ClassDecision struct {
 	// invalid; DataReason says which, and the class is held (fail static).
 	DataOK     bool   `json:"dataOK"`
 	DataReason string `json:"dataReason,omitempty"`
+	// DataAge is how old the newest sample of the stable window was at
+	// the tick (0 when there was none).
+	DataAge time.Duration `json:"dataAge"`
 
 	ObservedRate float64       `json:"observedRate"`
 	ShortRate    float64       `json:"shortRate"`

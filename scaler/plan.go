@@ -73,7 +73,7 @@ func (c *Controller) planClass(mc *policies.ModelClass, obs *Observations, w *wo
 	f := c.forecastClass(mc, o, now)
 	s := c.sizeClass(mc, cs, o, f.planned)
 	floor, floorWhy := floorOf(mc, now)
-	cd := ClassDecision{Class: mc.Name, Horizon: f.horizon, DataOK: o.ok, DataReason: o.reason,
+	cd := ClassDecision{Class: mc.Name, Horizon: f.horizon, DataOK: o.ok, DataReason: o.reason, DataAge: o.age,
 		ObservedRate: o.stats.Rate, ObservedP95: o.stats.P95, Current: o.current, Ready: o.ready,
 		Forecast: f.fc.Point, ForecastUp: f.fc.Upper, Method: f.fc.Method, PlannedRate: f.planned,
 		PreferredProfile: s.preferred, ProfileReason: s.preferredWhy, NeedGiB: s.needGiB, Needed: s.needed,

@@ -17,6 +17,7 @@ package fake
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -139,7 +140,8 @@ func (w *World) Snapshot(context.Context) (scaler.ClusterState, error) {
 	if err := w.call("Snapshot", ""); err != nil {
 		return scaler.ClusterState{}, err
 	}
-	return scaler.ClusterState{Nodes: slices.Clone(w.State.Nodes), Pods: slices.Clone(w.State.Pods), Deployments: slices.Clone(w.State.Deployments)}, nil
+	return scaler.ClusterState{Nodes: slices.Clone(w.State.Nodes), Pods: slices.Clone(w.State.Pods), Deployments: slices.Clone(w.State.Deployments),
+		MIGConfigs: maps.Clone(w.State.MIGConfigs)}, nil
 }
 
 // ScaleClass implements scaler.Cluster.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/headroom-dev/headroom/binpack/catalog"
 	"github.com/headroom-dev/headroom/scaler"
 )
 
@@ -53,5 +54,23 @@ func TestFailNextAndRecording(t *testing.T) {
 	w.Reset()
 	if len(w.Calls) != 0 {
 		t.Fatal("reset kept calls")
+	}
+}
+
+// A config published through SetMIGConfig comes back in the next Snapshot,
+// so a hashed name resolves.
+func TestSnapshotKeepsPublishedMIGConfigs(t *testing.T) {
+	w := New()
+	w.State.Nodes = []scaler.Node{{Name: "n1"}}
+	cfg := catalog.NodeMIG([]map[string]int{{"3g.40gb": 2}, {"1g.10gb": 7}})
+	if err := w.SetMIGConfig(context.Background(), "n1", cfg); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := st.MIGConfigs[cfg.Name]; !ok || !got.Same(cfg, 2) || st.Nodes[0].MIGConfig != cfg.Name {
+		t.Errorf("snapshot %+v lost the published %s", st, cfg.Name)
 	}
 }
