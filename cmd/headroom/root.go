@@ -44,6 +44,7 @@ spot/on-demand nodegroups, and acts on replicas, VPA and nodegroup sizes.`,
 		newSimulateCmd(a),
 		newRouterCmd(a),
 		newEmulateReaderCmd(a),
+		newControllerCmd(a),
 	)
 	return root
 }

@@ -32,6 +32,6 @@
 // Build with NewForConfig (or New over existing clients), call Start, then
 // WaitForSync; Ready is the readiness check. The access the adapter needs
 // is testdata/rbac.yaml, tested against a real API server by running as a
-// ServiceAccount bound to it. docs/controller-kubernetes.md is the user's
+// ServiceAccount bound to it. docs/controller.md ("Kubernetes") is the user's
 // side: options, RBAC, labels, the VPA recommender, failures.
 package kube

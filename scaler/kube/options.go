@@ -22,7 +22,7 @@ const (
 	VPAModePatchRequests = "patch-requests"
 )
 
-// Labels and annotations headroom reads and writes (docs/controller-kubernetes.md).
+// Labels and annotations headroom reads and writes (docs/controller.md ("Kubernetes")).
 const (
 	DefaultClassLabel   = "headroom.dev/class" // on reader Deployments and pods (deploy/readers)
 	ProfileLabel        = "headroom.dev/profile"
@@ -62,7 +62,7 @@ type Options struct {
 	// migManager.config.name unset): gpu-operator/default-mig-parted-config,
 	// key config.yaml. The operator rewrites that ConfigMap when it
 	// reconciles, so production clusters point migManager.config.name at
-	// a ConfigMap of their own and set it here (docs/controller-kubernetes.md).
+	// a ConfigMap of their own and set it here (docs/controller.md ("Kubernetes")).
 	MIGConfigMap ConfigMapRef
 	// VPAMode is auto (default), vpa or patch-requests.
 	VPAMode string

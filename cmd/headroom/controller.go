@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/headroom-dev/headroom/scaler"
+	"github.com/headroom-dev/headroom/scaler/incluster"
+	"github.com/headroom-dev/headroom/scaler/kube"
+	"github.com/headroom-dev/headroom/scaler/prom"
+)
+
+type controllerFlags struct {
+	kubeconfig, output, logLevel, migConfigMap string
+	once, dryRun                               bool
+	syncTimeout                                time.Duration
+	run                                        incluster.Options
+	kube                                       kube.Options
+	prom                                       prom.Options
+}
+
+func newControllerCmd(a *app) *cobra.Command {
+	f := &controllerFlags{}
+	cmd := &cobra.Command{
+		Use:   "controller --policy DIR --prometheus-url URL",
+		Short: "Run the control loop against a cluster and Prometheus",
+		Long: `controller runs headroom's control loop in a cluster: it reads the router's
+metrics and dcgm-exporter's GPU memory from Prometheus, the nodes, reader pods
+and Deployments from Kubernetes, and scales replicas, writes VPA
+recommendations, cordons, drains and re-partitions nodes. With leader election
+only the Lease holder acts. Without a cloud adapter nodegroup sizes are
+reported, not set.
+
+  headroom controller --once --dry-run --policy DIR --prometheus-url URL
+
+reads the live cluster and Prometheus once and prints the plan it would apply
+now, each action with its reason: what to run first on a new cluster.
+docs/controller.md lists the flags, RBAC and failure behaviour.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newJSONLogger(a.stderr, f.logLevel)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runController(ctx, a, f, log)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.run.PolicyDir, "policy", "", "policy directory (reloaded when it changes)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)")
+	fl.BoolVar(&f.once, "once", false, "run one tick and print the decision")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "plan and report without acting")
+	fl.StringVarP(&f.output, "output", "o", "text", "--once output: text or json")
+	fl.DurationVar(&f.run.Scaler.Interval, "interval", 15*time.Second, "control interval")
+	fl.DurationVar(&f.run.ReloadEvery, "policy-reload", 10*time.Second, "how often the policy directory is checked for changes")
+	fl.BoolVar(&f.run.LeaderElection, "leader-elect", true, "elect one leader on a Lease (ignored with --once)")
+	fl.StringVar(&f.run.LeaseNamespace, "lease-namespace", "headroom", "namespace of the leader election Lease")
+	fl.StringVar(&f.run.LeaseName, "lease-name", "headroom-controller", "name of the leader election Lease")
+	fl.StringVar(&f.run.Identity, "identity", "", "leader election identity (default $POD_NAME, else the host name)")
+	fl.DurationVar(&f.run.LeaseDuration, "lease-duration", 15*time.Second, "how long a Lease holds without renewal; a follower takes over after it")
+	fl.DurationVar(&f.run.RenewDeadline, "renew-deadline", 10*time.Second, "how long the leader retries renewing before it gives up")
+	fl.DurationVar(&f.run.RetryPeriod, "retry-period", 2*time.Second, "how often candidates try the Lease")
+	fl.StringVar(&f.run.Listen, "listen", ":8080", `address of /metrics, /healthz and /readyz ("-" for none)`)
+	fl.DurationVar(&f.syncTimeout, "sync-timeout", 2*time.Minute, "how long to wait for the Kubernetes caches at start")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.StringVar(&f.kube.Namespace, "namespace", "", "namespace of the reader Deployments (default all)")
+	fl.StringVar(&f.kube.ClassLabel, "class-label", kube.DefaultClassLabel, "label naming a reader Deployment's and pod's class")
+	fl.StringVar(&f.kube.Container, "reader-container", "reader", "the reader container in the pod template")
+	fl.StringVar(&f.kube.NodeSelector, "node-selector", "", "label selector of the nodes to watch (default all)")
+	fl.StringVar(&f.migConfigMap, "mig-configmap", "gpu-operator/default-mig-parted-config", "NAMESPACE/NAME of the mig-parted ConfigMap the MIG manager reads (key config.yaml)")
+	fl.StringVar(&f.kube.VPAMode, "vpa-mode", kube.VPAModeAuto, "auto, vpa or patch-requests")
+	fl.StringVar(&f.kube.VPAUpdateMode, "vpa-update-mode", "Initial", "updateMode of the VerticalPodAutoscalers headroom keeps")
+	f.prom.AddFlags(fl)
+	return cmd
+}
+
+func runController(ctx context.Context, a *app, f *controllerFlags, log *zap.Logger) error {
+	switch f.output {
+	case "text", "json":
+	default:
+		return fmt.Errorf("-o %q: want text or json", f.output)
+	}
+	ns, name, ok := strings.Cut(f.migConfigMap, "/")
+	if !ok || ns == "" || name == "" {
+		return fmt.Errorf("--mig-configmap %q: want NAMESPACE/NAME", f.migConfigMap)
+	}
+	f.kube.MIGConfigMap = kube.ConfigMapRef{Namespace: ns, Name: name, Key: "config.yaml"}
+	if f.run.Identity == "" {
+		f.run.Identity = os.Getenv("POD_NAME")
+	}
+	if f.run.Identity == "" {
+		f.run.Identity, _ = os.Hostname()
+	}
+	f.run.Scaler.DryRun = f.dryRun
+	if f.once {
+		f.run.LeaderElection, f.run.Listen = false, "-"
+	}
+
+	cfg, err := restConfig(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	cluster, err := kube.NewForConfig(cfg, f.kube, log)
+	if err != nil {
+		return err
+	}
+	f.prom.PodClass = cluster.PodClass
+	pc, err := prom.New(f.prom)
+	if err != nil {
+		return err
+	}
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ctl, err := incluster.New(f.run, incluster.Deps{
+		Metrics: incluster.Metrics{Stats: pc, Usage: cluster}, Cluster: cluster,
+		Cloud: &incluster.ReportOnlyCloud{Cluster: cluster, Log: log}, Ready: cluster.Ready,
+		Kube: kc, Log: log, Registry: reg,
+	})
+	if err != nil {
+		return err
+	}
+	if err := cluster.Start(ctx); err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, f.syncTimeout)
+	err = cluster.WaitForSync(sctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if !f.once {
+		return ctl.Run(ctx)
+	}
+	d, err := ctl.Once(ctx)
+	if err != nil {
+		return err
+	}
+	return printDecision(a.stdout, d, f.output)
+}
+
+// restConfig is the in-cluster config, or a kubeconfig: the named file,
+// else $KUBECONFIG or ~/.kube/config.
+func restConfig(path string) (*rest.Config, error) {
+	if path == "" {
+		if cfg, err := rest.InClusterConfig(); err == nil {
+			return cfg, nil
+		} else if !errors.Is(err, rest.ErrNotInCluster) {
+			return nil, fmt.Errorf("in-cluster config: %w", err)
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+// printDecision writes a plan the way kubectl diff reads: per class the
+// numbers behind its count, then every action with its reason.
+func printDecision(w io.Writer, d scaler.Decision, output string) error {
+	if output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(d)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLASS\tDATA\tRATE\tPLANNED\tHORIZON\tPROFILE\tNEEDED\tCURRENT\tREADY\tDESIRED")
+	for _, c := range d.Classes {
+		data := "ok"
+		if !c.DataOK {
+			data = "missing"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%v\t%s\t%d\t%d\t%d\t%d\n", c.Class, data, c.ObservedRate, c.PlannedRate, c.Horizon, orDash(c.Profile), c.Needed, c.Current, c.Ready, c.Desired)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	for _, c := range d.Classes {
+		fmt.Fprintf(w, "%s: %s\n", c.Class, c.Reason)
+	}
+	fmt.Fprintln(w)
+	_, err := io.WriteString(w, d.String())
+	return err
+}
