@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -257,6 +258,7 @@ func TestControllerOnceDryRun(t *testing.T) {
 // data) and keeps running.
 func TestControllerFollowsLoad(t *testing.T) {
 	e := startControllerEnv(t, 20)
+	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	var code atomic.Int32
@@ -264,10 +266,20 @@ func TestControllerFollowsLoad(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		code.Store(int32(runCtx(ctx, e.args("--leader-elect=false", "--interval", "1s", "--listen", "127.0.0.1:0"), &errb)))
+		code.Store(int32(runCtx(ctx, e.args("--leader-elect=false", "--interval", "1s", "--listen", addr), &errb)))
 	}()
 	defer func() { cancel(); wg.Wait() }()
 
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitFor(t, 60*time.Second, "/readyz", func() bool { c, _ := get("/readyz"); return c == http.StatusOK })
 	waitFor(t, 60*time.Second, "2 replicas at 20 req/s", func() bool { return e.replicas(t) == 2 })
 	e.router.setRate(800)
 	waitFor(t, 90*time.Second, "a scale-up at 800 req/s", func() bool { return e.replicas(t) > 2 })
@@ -282,6 +294,13 @@ func TestControllerFollowsLoad(t *testing.T) {
 			t.Fatalf("scaled down to %d without data", got)
 		}
 		waitTick(t)
+	}
+	waitFor(t, 10*time.Second, "the failed reads counted in /metrics", func() bool {
+		_, body := get("/metrics")
+		return strings.Contains(body, `headroom_scaler_observe_errors_total{source="class-stats"}`)
+	})
+	if c, body := get("/healthz"); c != http.StatusOK {
+		t.Errorf("/healthz %d while ticking without data: %s", c, body)
 	}
 	cancel()
 	wg.Wait()
@@ -324,6 +343,16 @@ func TestControllerLeaderElection(t *testing.T) {
 	stopA()
 	wgA.Wait()
 	waitFor(t, 10*time.Second, "b takes over", func() bool { return holder() == "b" })
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // runCtx runs the command line with ctx, as SIGTERM would end it.
