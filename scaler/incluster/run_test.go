@@ -43,8 +43,10 @@ type liveStats struct{ rate atomic.Int64 }
 func (s *liveStats) ClassStats(_ context.Context, now time.Time, _ time.Duration) ([]scaler.ClassStats, error) {
 	return []scaler.ClassStats{{Class: "reader", At: now, Rate: float64(s.rate.Load()), P50: 40 * time.Millisecond, P95: 80 * time.Millisecond, P99: 90 * time.Millisecond}}, nil
 }
-func (s *liveStats) GPUMemory(context.Context, time.Time) ([]scaler.GPUMemory, error) { return nil, nil }
-func (s *liveStats) PodUsage(context.Context, time.Time) ([]scaler.PodUsage, error)   { return nil, nil }
+func (s *liveStats) GPUMemory(context.Context, time.Time) ([]scaler.GPUMemory, error) {
+	return nil, nil
+}
+func (s *liveStats) PodUsage(context.Context, time.Time) ([]scaler.PodUsage, error) { return nil, nil }
 
 // The loop keeps ticking through an API server outage (Snapshot failing:
 // no change, no crash), acts once it answers again, and puts a changed
