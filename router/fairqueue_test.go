@@ -7,6 +7,7 @@ import (
 	"math"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"pgregory.net/rapid"
@@ -162,31 +163,47 @@ func maxInt(a, b int) int {
 	return b
 }
 
+// TestFairQueueAcquireRelease runs in a synctest bubble: the timeouts are
+// the bubble's clock, and synctest.Wait returns once every waiter is
+// blocked in the queue, so each step checks a settled state.
 func TestFairQueueAcquireRelease(t *testing.T) {
+	synctest.Test(t, testFairQueueAcquireRelease)
+}
+
+func testFairQueueAcquireRelease(t *testing.T) {
 	q := NewFairQueue(2, 2)
-	ctx := context.Background()
+	ctx := t.Context()
 	for range 2 {
 		if err := q.Acquire(ctx, "a", 1, time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A third waits and times out.
+	start := time.Now()
 	if err := q.Acquire(ctx, "a", 1, 20*time.Millisecond); !errors.Is(err, ErrQueueTimeout) {
 		t.Fatalf("got %v, want ErrQueueTimeout", err)
+	}
+	if d := time.Since(start); d != 20*time.Millisecond {
+		t.Fatalf("timed out after %v, want the 20 ms timeout", d)
 	}
 	// Two waiters from a fill the queue; b's arrival pushes out a's newest.
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
 	for i := range 2 {
 		wg.Go(func() { errs[i] = q.Acquire(ctx, "a", 1, 5*time.Second) })
-		waitQueued(t, q, i+1)
+		synctest.Wait()
+		if _, qd := q.Stats(); qd != i+1 {
+			t.Fatalf("%d queued after %d waiters, want %d", qd, i+1, i+1)
+		}
 	}
 	wg.Go(func() { errs[2] = q.Acquire(ctx, "b", 1, 5*time.Second) })
-	waitFor(t, func() bool {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		return q.tenants["b"] != nil && len(q.tenants["b"].waiting) == 1
-	})
+	synctest.Wait()
+	q.mu.Lock()
+	bWaiting := q.tenants["b"] != nil && len(q.tenants["b"].waiting) == 1
+	q.mu.Unlock()
+	if !bWaiting {
+		t.Fatal("b's arrival is not queued")
+	}
 	// One of a's waiters was shed; release both slots to grant the others.
 	q.Release()
 	q.Release()
@@ -209,7 +226,10 @@ func TestFairQueueAcquireRelease(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error)
 	go func() { done <- q.Acquire(cctx, "c", 1, 0) }()
-	waitQueued(t, q, 1)
+	synctest.Wait()
+	if _, qd := q.Stats(); qd != 1 {
+		t.Fatalf("%d queued, want the waiter from c", qd)
+	}
 	cancel()
 	if err := <-done; !errors.Is(err, ErrQueueTimeout) {
 		t.Fatalf("cancelled: got %v", err)
@@ -217,9 +237,4 @@ func TestFairQueueAcquireRelease(t *testing.T) {
 	if _, qd := q.Stats(); qd != 0 {
 		t.Fatalf("cancelled waiter still queued")
 	}
-}
-
-func waitQueued(t *testing.T, q *FairQueue, n int) {
-	t.Helper()
-	waitFor(t, func() bool { _, qd := q.Stats(); return qd == n })
 }

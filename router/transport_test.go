@@ -57,10 +57,17 @@ func TestPoolTransportReusesConnections(t *testing.T) {
 // TestPoolTransportReplaysOnStaleConnection: the server closes an idle
 // connection; the next request on it is sent again on a new connection.
 func TestPoolTransportReplaysOnStaleConnection(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		w.Write(b)
 	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
 	defer srv.Close()
 	tr := NewPoolTransport()
 	do := func(body string) string {
@@ -73,8 +80,18 @@ func TestPoolTransportReplaysOnStaleConnection(t *testing.T) {
 		return string(b)
 	}
 	do("first")
-	srv.CloseClientConnections() // the idle pooled connection dies
-	time.Sleep(20 * time.Millisecond)
+	// The idle pooled connection dies: CloseClientConnections returns once
+	// the server has closed it. Whether the close has reached our end yet
+	// or not, the reused connection fails before any response byte (a
+	// write into a closed socket, or EOF or a reset on reading), which is
+	// what the replay is for.
+	srv.CloseClientConnections()
+	tr.mu.Lock()
+	idle := len(tr.idle[strings.TrimPrefix(srv.URL, "http://")])
+	tr.mu.Unlock()
+	if idle != 1 {
+		t.Fatalf("%d idle connections after the first request, want 1 (the one to go stale)", idle)
+	}
 	req := newReq(t, context.Background(), srv.URL, "second")
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("second")), nil }
 	resp, err := tr.RoundTrip(req)
@@ -86,9 +103,13 @@ func TestPoolTransportReplaysOnStaleConnection(t *testing.T) {
 	if string(b) != "second" {
 		t.Fatalf("got %q", b)
 	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2: the stale one, then the replay's", n)
+	}
 }
 
 func TestPoolTransportEarlyCloseAndCancel(t *testing.T) {
+	streamEnded, stop := make(chan struct{}), make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			select {
@@ -97,23 +118,35 @@ func TestPoolTransportEarlyCloseAndCancel(t *testing.T) {
 			}
 			return
 		}
-		for range 100 {
-			w.Write([]byte(strings.Repeat("x", 1024)))
+		// A stream that ends only when the client goes away: a Close
+		// that drained it would never return.
+		defer close(streamEnded)
+		for r.Context().Err() == nil {
+			select {
+			case <-stop: // the test failed: let srv.Close return
+				return
+			default:
+			}
+			if _, err := w.Write([]byte(strings.Repeat("x", 1024))); err != nil {
+				return
+			}
 			w.(http.Flusher).Flush()
-			time.Sleep(time.Millisecond)
 		}
 	}))
 	defer srv.Close()
+	defer close(stop)
 	tr := NewPoolTransport()
 	resp, err := tr.RoundTrip(newReq(t, context.Background(), srv.URL+"/stream", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	resp.Body.Close() // early: must not drain the 100 ms stream
-	if d := time.Since(start); d > 50*time.Millisecond {
-		t.Fatalf("early close took %v", d)
-	}
+	closed := make(chan struct{})
+	go func() {
+		resp.Body.Close() // early: must not drain the stream
+		close(closed)
+	}()
+	recv(t, closed, "the early close returning (it drains the endless stream)")
+	recv(t, streamEnded, "the server seeing the connection closed")
 	tr.mu.Lock()
 	n := len(tr.idle[strings.TrimPrefix(srv.URL, "http://")])
 	tr.mu.Unlock()
@@ -122,7 +155,7 @@ func TestPoolTransportEarlyCloseAndCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	start = time.Now()
+	start := time.Now()
 	_, err = tr.RoundTrip(newReq(t, ctx, srv.URL+"/slow", ""))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want the deadline", err)

@@ -87,20 +87,16 @@ tenants: [{name: acme, keySHA256: [%s]}]
 		<-done
 		<-done
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// Ready once both listen, the emulator's 200 ms load delay passed and
+	// a health check saw it.
+	pollUntil(t, "the router becoming ready", func() bool {
 		resp, err := http.Get("http://" + raddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the router never became ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 	req, _ := http.NewRequest("POST", "http://"+raddr+"/infer", strings.NewReader(`{}`))
 	req.Header.Set("Authorization", "Bearer k")
 	req.Header.Set("X-Model-Class", "a")
@@ -121,6 +117,23 @@ tenants: [{name: acme, keySHA256: [%s]}]
 	resp.Body.Close()
 	if !strings.Contains(string(body), `headroom_router_requests_total{class="a",code="200",tenant="acme"} 1`) {
 		t.Fatalf("metrics lack the request:\n%s", body)
+	}
+}
+
+// pollUntil checks cond every 10 ms until it holds and fails the test
+// after 10 s. The servers here run behind the commands, with no hook to
+// wait on: their state over HTTP is the readiness signal.
+func pollUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("%s never happened", what)
+		}
 	}
 }
 
@@ -152,21 +165,15 @@ func TestEmulateReaderFromPolicy(t *testing.T) {
 		}
 	}()
 	var body []byte
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	pollUntil(t, "the emulator answering", func() bool {
 		resp, err := http.Post("http://"+addr+"/infer", "application/json", strings.NewReader("{}"))
-		if err == nil {
-			body, _ = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the emulator never answered: %v %s", err, body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 	var ans struct {
 		Model, Profile string
 		ServiceMS      float64 `json:"service_ms"`

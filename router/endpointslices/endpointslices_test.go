@@ -82,12 +82,15 @@ func TestReadyAddresses(t *testing.T) {
 }
 
 type recorder struct {
-	mu    sync.Mutex
-	got   map[string][]string
-	calls map[string]int
+	mu      sync.Mutex
+	got     map[string][]string
+	calls   map[string]int
+	changed chan struct{} // closed, and replaced, at every update
 }
 
-func newRecorder() *recorder { return &recorder{got: map[string][]string{}, calls: map[string]int{}} }
+func newRecorder() *recorder {
+	return &recorder{got: map[string][]string{}, calls: map[string]int{}, changed: make(chan struct{})}
+}
 
 // update is Source.Run's callback; like router.SetEndpoints it fails for a
 // class it does not know ("bad").
@@ -95,6 +98,8 @@ func (r *recorder) update(class, version string, addrs []string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls[class+"/"+version]++
+	close(r.changed)
+	r.changed = make(chan struct{})
 	if class == "bad" {
 		return fmt.Errorf("unknown class")
 	}
@@ -102,20 +107,24 @@ func (r *recorder) update(class, version string, addrs []string) error {
 	return nil
 }
 
+// wait returns once key's last report is want, checking after every
+// update, and fails the test after 20 s.
 func (r *recorder) wait(t *testing.T, key string, want []string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.After(20 * time.Second)
 	for {
 		r.mu.Lock()
 		got, ok := r.got[key]
+		changed := r.changed
 		r.mu.Unlock()
 		if ok && slices.Equal(got, want) {
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-changed:
+		case <-deadline:
 			t.Fatalf("%s: got %v, want %v", key, got, want)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -352,12 +361,28 @@ tenants:
 		}
 		return ans.Version
 	}
+	// The router's endpoints change only through the watch's updates, so
+	// eventually checks again after each one (changed is closed, and
+	// replaced, at every update).
+	var mu sync.Mutex
+	changed := make(chan struct{})
+	update := func(class, version string, addrs []string) error {
+		err := r.SetEndpoints(class, version, addrs)
+		mu.Lock()
+		close(changed)
+		changed = make(chan struct{})
+		mu.Unlock()
+		return err
+	}
 	// eventually waits until every one of 8 requests in a row is answered by
 	// want (the watch is asynchronous; once the set changed it stays).
 	eventually := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.After(20 * time.Second)
 		for {
+			mu.Lock()
+			next := changed
+			mu.Unlock()
 			got := ""
 			ok := true
 			for range 8 {
@@ -369,15 +394,16 @@ tenants:
 			if ok {
 				return
 			}
-			if time.Now().After(deadline) {
+			select {
+			case <-next:
+			case <-deadline:
 				t.Fatalf("answered by %q, want %q", got, want)
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 	}
 
 	src := &Source{Client: env.Client, Targets: []Target{{Class: "a", Version: "v1", Namespace: ns, Service: "reader-a", Port: "http"}}}
-	stop := run(t, src, r.SetEndpoints)
+	stop := run(t, src, update)
 	a.create(slice(ns, "reader-a-1", "reader-a", []bool{true, false}, "10.1.0.1", "10.1.0.2"))
 	eventually("first")
 	a.setReady(ns, "reader-a-1", "10.1.0.1", false)

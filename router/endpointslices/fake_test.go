@@ -20,23 +20,29 @@ import (
 
 var endpointSlicesResource = schema.GroupResource{Group: "discovery.k8s.io", Resource: "endpointslices"}
 
-// failLists makes the first n lists of EndpointSlices fail with err.
-func failLists(c *fake.Clientset, n int32, err error) *atomic.Int32 {
+// failLists makes the first n lists of EndpointSlices fail with err. It
+// returns the count of lists so far and a channel closed at the first.
+func failLists(c *fake.Clientset, n int32, err error) (*atomic.Int32, <-chan struct{}) {
 	var calls atomic.Int32
+	listed := make(chan struct{})
 	c.PrependReactor("list", "endpointslices", func(k8stesting.Action) (bool, runtime.Object, error) {
-		if calls.Add(1) <= n {
+		k := calls.Add(1)
+		if k == 1 {
+			close(listed)
+		}
+		if k <= n {
 			return true, nil, err
 		}
 		return false, nil, nil
 	})
-	return &calls
+	return &calls, listed
 }
 
 // TestSourceRetriesFailedList: the first list fails (an API server restart);
 // the informer lists again and the source reports once it synced.
 func TestSourceRetriesFailedList(t *testing.T) {
 	client := fake.NewClientset(slice("ml", "reader-a-1", "reader-a", nil, "10.0.0.1"))
-	calls := failLists(client, 1, apierrors.NewInternalError(context.DeadlineExceeded))
+	calls, _ := failLists(client, 1, apierrors.NewInternalError(context.DeadlineExceeded))
 	rec := newRecorder()
 	src := &Source{Client: client, Targets: []Target{{Class: "a", Version: "v1", Namespace: "ml", Service: "reader-a", Port: "http"}}}
 	run(t, src, rec.update)
@@ -51,15 +57,13 @@ func TestSourceRetriesFailedList(t *testing.T) {
 // endpoints), and Run still returns nil when ctx ends.
 func TestSourceForbiddenReportsNothing(t *testing.T) {
 	client := fake.NewClientset(slice("ml", "reader-a-1", "reader-a", nil, "10.0.0.1"))
-	calls := failLists(client, 1<<30, apierrors.NewForbidden(endpointSlicesResource, "", errors.New("no RBAC rule allows it")))
+	_, listed := failLists(client, 1<<30, apierrors.NewForbidden(endpointSlicesResource, "", errors.New("no RBAC rule allows it")))
 	rec := newRecorder()
 	src := &Source{Client: client, Targets: []Target{{Class: "a", Version: "v1", Namespace: "ml", Service: "reader-a", Port: "http"}}}
 	stop := run(t, src, rec.update)
-	deadline := time.Now().Add(10 * time.Second)
-	for calls.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if calls.Load() == 0 {
+	select {
+	case <-listed:
+	case <-time.After(10 * time.Second):
 		t.Fatal("the informer never listed")
 	}
 	stop()
