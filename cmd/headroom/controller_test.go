@@ -36,7 +36,6 @@ import (
 // by the test.
 type fakeRouter struct {
 	class string
-	start time.Time
 	mu    sync.Mutex
 	count float64 // requests up to last
 	last  time.Time
