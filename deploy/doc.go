@@ -1,5 +1,6 @@
 // Package deploy holds no Go code besides its tests: it is the home of the
 // manifests that run headroom's data path in a cluster, and of its alerts.
+// Its subpackage render renders the readers of a policy (`headroom render`).
 //
 //   - router/: the request router (Deployment, Service, ConfigMap with the
 //     reference fleet's router config, ServiceAccount, Role and RoleBinding
@@ -11,8 +12,8 @@
 //     contract (router/metrics.go, docs/router.md), with promtool unit tests.
 //   - grafana/: a dashboard over those recording rules.
 //
-// The controller's own in-cluster Deployment is not here yet: its
-// Kubernetes, Prometheus and AWS adapters are not built.
+// The controller's own in-cluster Deployment (the Helm chart) is not here
+// yet.
 //
 // The tests decode every manifest strictly into its k8s.io/api type, create
 // them on a real kube-apiserver (internal/envtest), load the router config

@@ -45,6 +45,7 @@ spot/on-demand nodegroups, and acts on replicas, VPA and nodegroup sizes.`,
 		newRouterCmd(a),
 		newEmulateReaderCmd(a),
 		newControllerCmd(a),
+		newRenderCmd(a),
 	)
 	return root
 }
