@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/headroom-dev/headroom/deploy/render"
+	"github.com/headroom-dev/headroom/policies"
 	"github.com/headroom-dev/headroom/scaler"
 	"github.com/headroom-dev/headroom/scaler/incluster"
 	"github.com/headroom-dev/headroom/scaler/kube"
@@ -29,7 +31,7 @@ import (
 
 type controllerFlags struct {
 	kubeconfig, output, logLevel, migConfigMap string
-	once, dryRun                               bool
+	once, dryRun, manageReaders                bool
 	syncTimeout                                time.Duration
 	run                                        incluster.Options
 	kube                                       kube.Options
@@ -90,6 +92,7 @@ docs/controller.md lists the flags, RBAC and failure behaviour.`,
 	fl.StringVar(&f.migConfigMap, "mig-configmap", "gpu-operator/default-mig-parted-config", "NAMESPACE/NAME of the mig-parted ConfigMap the MIG manager reads (key config.yaml)")
 	fl.StringVar(&f.kube.VPAMode, "vpa-mode", kube.VPAModeAuto, "auto, vpa or patch-requests")
 	fl.StringVar(&f.kube.VPAUpdateMode, "vpa-update-mode", "Initial", "updateMode of the VerticalPodAutoscalers headroom keeps")
+	fl.BoolVar(&f.manageReaders, "manage-readers", false, "server-side apply the readers `headroom render` renders, on start and on each policy change (needs --namespace)")
 	f.prom.AddFlags(fl)
 	return cmd
 }
@@ -133,12 +136,28 @@ func runController(ctx context.Context, a *app, f *controllerFlags, log *zap.Log
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
+	var onPolicy func(context.Context, *policies.Policy) error
+	if f.manageReaders {
+		if f.kube.Namespace == "" {
+			return errors.New("--manage-readers needs --namespace: the readers' namespace")
+		}
+		onPolicy = func(ctx context.Context, p *policies.Policy) error {
+			if f.dryRun {
+				return nil
+			}
+			r, err := render.Render(p, render.Options{Namespace: f.kube.Namespace})
+			if err != nil {
+				return err
+			}
+			return cluster.ApplyReaders(ctx, r.Objects)
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ctl, err := incluster.New(f.run, incluster.Deps{
 		Metrics: incluster.Metrics{Stats: pc, Usage: cluster}, Cluster: cluster,
 		Cloud: &incluster.ReportOnlyCloud{Cluster: cluster, Log: log}, Ready: cluster.Ready,
-		Kube: kc, Log: log, Registry: reg,
+		Kube: kc, Log: log, Registry: reg, OnPolicy: onPolicy,
 	})
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	"github.com/headroom-dev/headroom/policies"
 	"github.com/headroom-dev/headroom/scaler"
 )
 
@@ -91,6 +92,11 @@ type Deps struct {
 	Log      *zap.Logger
 	Registry *prometheus.Registry
 	Clock    scaler.Clock
+	// OnPolicy, if set, runs on the leader with the policy in force when
+	// it starts leading and after each reload (`--manage-readers` applies
+	// the readers it renders). An error is logged and retried at the next
+	// reload check; it never stops the loop.
+	OnPolicy func(ctx context.Context, p *policies.Policy) error
 }
 
 // Controller is one controller process.
@@ -100,6 +106,8 @@ type Controller struct {
 	core   *scaler.Controller
 	reload *Reloader
 
+	policy   *policies.Policy // in force, for OnPolicy
+	applied  bool             // OnPolicy succeeded for policy
 	leader   atomic.Bool
 	lastTick atomic.Int64 // unix nanos of the last tick's end
 	met      shellMetrics
@@ -140,7 +148,7 @@ func New(opts Options, deps Deps) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Controller{opts: opts, deps: deps, core: core, reload: r}
+	c := &Controller{opts: opts, deps: deps, core: core, reload: r, policy: pol}
 	c.met.tick = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "headroom", Subsystem: "controller", Name: "tick_duration_seconds",
 		Help: "Wall time of one control tick (observe, plan, act).", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)})
 	c.met.leader = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "headroom", Subsystem: "controller", Name: "leader",
@@ -236,8 +244,11 @@ func (c *Controller) lead(ctx context.Context) error {
 			if p := c.reload.Check(); p != nil {
 				if err := c.core.SetPolicy(p); err != nil {
 					c.deps.Log.Error("new policy refused", zap.Error(err))
+				} else {
+					c.policy, c.applied = p, false
 				}
 			}
+			c.onPolicy(ctx)
 			nextReload = now.Add(c.opts.ReloadEvery)
 		}
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), every)
@@ -253,6 +264,21 @@ func (c *Controller) lead(ctx context.Context) error {
 		case <-c.deps.Clock.After(every):
 		}
 	}
+}
+
+// onPolicy runs the OnPolicy hook for the policy in force until it
+// succeeds once.
+func (c *Controller) onPolicy(ctx context.Context) {
+	if c.deps.OnPolicy == nil || c.applied {
+		return
+	}
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := c.deps.OnPolicy(hctx, c.policy); err != nil {
+		c.deps.Log.Error("applying the policy's readers failed; retried at the next reload check", zap.Error(err))
+		return
+	}
+	c.applied = true
 }
 
 func (c *Controller) logDecision(d scaler.Decision) {

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/headroom-dev/headroom/policies"
 	"github.com/headroom-dev/headroom/scaler"
 	"github.com/headroom-dev/headroom/scaler/fake"
 )
@@ -50,7 +52,8 @@ func (s *liveStats) PodUsage(context.Context, time.Time) ([]scaler.PodUsage, err
 
 // The loop keeps ticking through an API server outage (Snapshot failing:
 // no change, no crash), acts once it answers again, and puts a changed
-// policy in force at its next reload check.
+// policy in force at its next reload check; OnPolicy runs for each policy
+// in force, retried at the next check when it fails.
 func TestLeadThroughAnOutage(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(testPolicy), 0o644); err != nil {
@@ -68,7 +71,17 @@ func TestLeadThroughAnOutage(t *testing.T) {
 		w.FailNext("Snapshot", down, down, down)
 		stats := &liveStats{}
 		stats.rate.Store(900)
-		c, err := New(Options{PolicyDir: dir, Listen: "-", ReloadEvery: time.Minute}, Deps{Metrics: stats, Cluster: w, Cloud: w})
+		var applied []int // maxReplicas of each policy OnPolicy saw
+		failOnce := true
+		onPolicy := func(_ context.Context, p *policies.Policy) error {
+			if failOnce {
+				failOnce = false
+				return errors.New("readers not applied")
+			}
+			applied = append(applied, p.Classes[0].Spec.Scaling.MaxReplicas)
+			return nil
+		}
+		c, err := New(Options{PolicyDir: dir, Listen: "-", ReloadEvery: time.Minute}, Deps{Metrics: stats, Cluster: w, Cloud: w, OnPolicy: onPolicy})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,6 +105,8 @@ func TestLeadThroughAnOutage(t *testing.T) {
 		if got := len(w.CallsTo("Snapshot")); got < 4 {
 			t.Errorf("%d snapshots in 4 ticks", got)
 		}
+		time.Sleep(time.Minute) // the next check retries the failed OnPolicy
+		synctest.Wait()
 		if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(strings.Replace(testPolicy, "maxReplicas: 30", "maxReplicas: 3", 1)), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -100,6 +115,9 @@ func TestLeadThroughAnOutage(t *testing.T) {
 		calls := w.CallsTo("ScaleClass")
 		if last := calls[len(calls)-1].Args; last != "reader=3" {
 			t.Errorf("after the policy lowered maxReplicas to 3, the last scale was %s", last)
+		}
+		if want := []int{30, 3}; !slices.Equal(applied, want) {
+			t.Errorf("OnPolicy saw maxReplicas %v, want %v (the first try failed and was retried at the next check)", applied, want)
 		}
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {

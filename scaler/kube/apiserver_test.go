@@ -81,6 +81,7 @@ func TestAPIServer(t *testing.T) {
 	t.Run("mig-config", func(t *testing.T) { testMIGConfig(t, newFixture(t, env)) })
 	t.Run("mig-config-conflict", func(t *testing.T) { testMIGConfigConflict(t, newFixture(t, env)) })
 	t.Run("events", func(t *testing.T) { testEvents(t, newFixture(t, env)) })
+	t.Run("apply-readers", func(t *testing.T) { testApplyReaders(t, newFixture(t, env)) })
 	t.Run("pod-usage-without-metrics-api", func(t *testing.T) { testPodUsageAbsent(t, newFixture(t, env)) })
 
 	crd, err := crenvtest.InstallCRDs(env.Config, crenvtest.CRDInstallOptions{Paths: []string{"testdata/vpa-v1-crd.yaml"}, ErrorIfPathMissing: true})
