@@ -33,14 +33,15 @@ func WriteTable(w io.Writer, c *Comparison) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tpolicy\tmode\twithin SLO\tworst p95/SLO\ttimeouts\tdrops\tinterrupted\tcost $\t$/h\tvs bound\tGPU mem\trepart\tdrains\tspot int\t")
+	fmt.Fprintln(tw, "run\tpolicy\tmode\twithin SLO\tworst 5m\tmin below\tworst p95/SLO\ttimeouts\tdrops\tinterrupted\tcost $\t$/h\tvs bound\tGPU mem\trepart\tdrains\tspot int\t")
 	for i, r := range c.Runs {
-		worst := 0.0
+		worst, worst5, below := 0.0, 1.0, 0.0
 		var to, dr, in float64
 		for _, cl := range r.Classes {
 			if cl.SLOMs > 0 {
 				worst = math.Max(worst, cl.P95Ms/cl.SLOMs)
 			}
+			worst5, below = math.Min(worst5, cl.Worst5m), below+cl.MinutesBelow
 			to += cl.Timeouts
 			dr += cl.Drops
 			in += cl.Interrupted
@@ -49,8 +50,8 @@ func WriteTable(w io.Writer, c *Comparison) error {
 		if r.CostVsBound > 0 {
 			vs = fmt.Sprintf("%.2fx", r.CostVsBound)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f%%\t%.2f\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%s\t%.0f%%\t%d\t%d\t%d\t\n",
-			label(c, i), r.Policy, r.Mode, 100*r.Attainment, worst, to, dr, in, r.Cost, r.CostPerHour, vs,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f%%\t%.2f%%\t%.0f\t%.2f\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%s\t%.0f%%\t%d\t%d\t%d\t\n",
+			label(c, i), r.Policy, r.Mode, 100*r.Attainment, 100*worst5, below, worst, to, dr, in, r.Cost, r.CostPerHour, vs,
 			100*r.GPUMemoryUtilization, r.Repartitions, r.Drains, r.SpotInterruptions)
 	}
 	if err := tw.Flush(); err != nil {
@@ -59,7 +60,7 @@ func WriteTable(w io.Writer, c *Comparison) error {
 	if len(c.Runs) == 0 {
 		return nil
 	}
-	fmt.Fprintln(w, "\nwithin SLO per class (p95 ms):")
+	fmt.Fprintln(w, "\nwithin SLO per class (p95 ms; worst 5-minute window):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	hdr := "class\tSLO ms\trequests\t"
 	for i := range c.Runs {
@@ -71,7 +72,7 @@ func WriteTable(w io.Writer, c *Comparison) error {
 		for _, r := range c.Runs {
 			if i < len(r.Classes) {
 				rc := r.Classes[i]
-				row += fmt.Sprintf("%.2f%% (%.0f)\t", 100*rc.Attainment, rc.P95Ms)
+				row += fmt.Sprintf("%.2f%% (%.0f; %.1f%%)\t", 100*rc.Attainment, rc.P95Ms, 100*rc.Worst5m)
 			}
 		}
 		fmt.Fprintln(tw, row)

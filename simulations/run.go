@@ -80,6 +80,13 @@ type ClassResult struct {
 	Timeouts    float64 `json:"timeouts"`
 	Drops       float64 `json:"drops"`
 	Interrupted float64 `json:"interrupted"`
+	// Worst5m is the lowest share within SLO over any 5-minute window (from
+	// the run's start, tumbling) that had requests, ending Worst5mAt after
+	// the start; MinutesBelow counts the 1-minute windows whose share was
+	// below the SLO's percentile.
+	Worst5m      float64       `json:"worst5m"`
+	Worst5mAt    time.Duration `json:"worst5mAt"`
+	MinutesBelow float64       `json:"minutesBelow"`
 }
 
 // CostLine is the cost of one nodegroup and capacity type.
@@ -315,7 +322,8 @@ func (w *World) finish(r *Result) {
 		n := a.completed + a.timeouts + a.drops + a.interrupted
 		cr := ClassResult{Class: w.classes[c].name, SLOMs: float64(w.classes[c].slo) / 1e6, Requests: round6(n),
 			WithinSLO: round6(a.within), Timeouts: round6(a.timeouts), Drops: round6(a.drops), Interrupted: round6(a.interrupted),
-			P50Ms: ms(a.lat.quantile(0.5)), P95Ms: ms(a.lat.quantile(0.95)), P99Ms: ms(a.lat.quantile(0.99)), Attainment: 1}
+			P50Ms: ms(a.lat.quantile(0.5)), P95Ms: ms(a.lat.quantile(0.95)), P99Ms: ms(a.lat.quantile(0.99)), Attainment: 1,
+			Worst5m: round6(a.worst5), Worst5mAt: time.Duration(a.worst5At), MinutesBelow: a.minutesBelow}
 		if n > 0 {
 			cr.Attainment = round6(a.within / n)
 		}

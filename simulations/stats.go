@@ -24,6 +24,19 @@ type classAcc struct {
 	// chart period accumulators
 	chArr, chDone, chWithin, chErr float64
 	chLat                          hist
+	// incidents: tumbling 5-minute and 1-minute windows from the start
+	w5, w1         window
+	worst5         float64 // lowest share within SLO of a 5-minute window with requests
+	worst5At       int64   // its end
+	minutesBelow   float64 // 1-minute windows below the class's target
+	target         float64 // the SLO's percentile / 100
+	scrapes5, scr1 int     // scrapes per window
+}
+
+// window accumulates finished requests over a run of scrapes.
+type window struct {
+	n, within float64
+	scrapes   int
 }
 
 // CostKey is a nodegroup and capacity type.
@@ -58,6 +71,9 @@ func newRunStats(w *World, chartEvery int) *runStats {
 		a.cur.lat = newHist(3)
 		a.chLat = newHist(3)
 		a.ring = make([]scrapeRec, ringLen)
+		a.worst5, a.target = 1, w.classes[c].target
+		a.scrapes5 = max(int((5*time.Minute+w.opt.ScrapeInterval-1)/w.opt.ScrapeInterval), 1)
+		a.scr1 = max(int((time.Minute+w.opt.ScrapeInterval-1)/w.opt.ScrapeInterval), 1)
 		for i := range a.ring {
 			a.ring[i].lat = newHist(3)
 		}
@@ -189,6 +205,7 @@ func (s *runStats) scrapeNow(w *World, t int64) {
 		a.chWithin += slot.within
 		a.chErr += slot.errors
 		a.chLat.merge(&slot.lat)
+		a.incidents(slot, t)
 	}
 	// GPU memory: used by replicas on ready nodes over all GPU memory of
 	// ready GPU nodes.
@@ -210,6 +227,29 @@ func (s *runStats) scrapeNow(w *World, t int64) {
 	s.scrapesInChart++
 	if s.scrapesInChart >= s.chartEvery {
 		s.chartPoint(w, t)
+	}
+}
+
+// incidents folds one scrape into the 5- and 1-minute windows: a whole-run
+// share can hide a 10-minute event, the worst window cannot.
+func (a *classAcc) incidents(r *scrapeRec, t int64) {
+	n := r.completed + r.errors
+	for _, w := range []*window{&a.w5, &a.w1} {
+		w.n += n
+		w.within += r.within
+		w.scrapes++
+	}
+	if a.w5.scrapes >= a.scrapes5 {
+		if a.w5.n > 0 && a.w5.within/a.w5.n < a.worst5 {
+			a.worst5, a.worst5At = a.w5.within/a.w5.n, t
+		}
+		a.w5 = window{}
+	}
+	if a.w1.scrapes >= a.scr1 {
+		if a.w1.n > 0 && a.w1.within/a.w1.n < a.target {
+			a.minutesBelow++
+		}
+		a.w1 = window{}
 	}
 }
 
