@@ -44,6 +44,10 @@ type Options struct {
 	PeakWindow time.Duration
 	// OutlierFactor: see SelectOptions; 0 means DefaultOutlierFactor.
 	OutlierFactor float64
+	// PeakCap: no prediction exceeds PeakCap times the highest rate in
+	// the kept history, and methods that diverge in backtest are dropped
+	// (see SelectOptions); 0 means DefaultPeakCap.
+	PeakCap float64
 	// MaxHorizons bounds how many distinct horizons keep a live model;
 	// 0 means 4. The least recently used is dropped.
 	MaxHorizons int
@@ -73,6 +77,9 @@ func (o Options) withDefaults() Options {
 	if o.ColdMargin == 0 {
 		o.ColdMargin = DefaultColdMargin
 	}
+	if !(o.PeakCap > 0) {
+		o.PeakCap = DefaultPeakCap
+	}
 	if o.OutlierFactor == 0 {
 		o.OutlierFactor = DefaultOutlierFactor
 	}
@@ -94,6 +101,7 @@ type Online struct {
 	t0       time.Time // time of step index 0 (the first observation)
 	held     *heldPoint
 	sum      float64 // sum of hist, for the outlier baseline
+	peak     float64 // max of hist, for the PeakCap bound
 	live     map[int]*liveModel
 	chain    Estimator
 	// Dropped counts observations the model did not use: unusable rates,
@@ -210,6 +218,7 @@ func (o *Online) push(k int64, v float64) {
 func (o *Online) append(v float64) {
 	o.hist = append(o.hist, v)
 	o.sum += v
+	o.peak = max(o.peak, v)
 	for _, lm := range o.live {
 		if lm.md != nil {
 			lm.md.update(v)
@@ -225,6 +234,10 @@ func (o *Online) append(v float64) {
 		}
 		o.hist = append(o.hist[:0], o.hist[drop:]...)
 		o.sum = math.Max(o.sum, 0)
+		o.peak = 0
+		for _, x := range o.hist {
+			o.peak = max(o.peak, x)
+		}
 	}
 }
 
@@ -271,6 +284,10 @@ func (o *Online) base(in Input) Prediction {
 	p.Upper = f + c*math.Max(f, lm.sel.scale)
 	p.Method = lm.sel.Method
 	p.Reason = fmt.Sprintf("upper: %s %d steps ahead = %.4g, plus q%g of its backtest errors %+.3g x max(forecast, %.3g); point: %s = %.4g", lm.sel.Method, ahead, f, in.Q, c, lm.sel.scale, p.PointMethod, p.Point)
+	if limit := o.opts.PeakCap * o.peak; o.peak > 0 && (p.Upper > limit || p.Point > limit) {
+		p.Reason += fmt.Sprintf("; capped at %.0fx the highest rate seen (%.4g)", o.opts.PeakCap, o.peak)
+		p.Upper, p.Point = min(p.Upper, limit), min(p.Point, limit)
+	}
 	if in.Q >= 0.5 && p.Upper < p.Point {
 		p.Reason += "; upper raised to the point forecast (a quantile >= 0.5 is not below the median)"
 		p.Upper = p.Point
@@ -294,7 +311,7 @@ func (o *Online) choose(now time.Time, key int) *liveModel {
 	s := Series{Step: o.opts.Step, Values: o.hist}
 	sel := selectClean(o.hist, s.Step, SelectOptions{
 		Horizon: time.Duration(key) * o.opts.Step, Quantile: o.opts.Quantile,
-		Methods: o.opts.Methods, EvalWindow: o.opts.EvalWindow, OutlierFactor: o.opts.OutlierFactor,
+		Methods: o.opts.Methods, EvalWindow: o.opts.EvalWindow, OutlierFactor: o.opts.OutlierFactor, PeakCap: o.opts.PeakCap,
 	}.mustDefaults(), newScratch())
 	lm := &liveModel{sel: sel, chosen: now, histLen: len(o.hist)}
 	if prev := o.live[key]; prev == nil || prev.md == nil {

@@ -211,7 +211,7 @@ func (ps *profileScorer) score(p Params, start int, sc *scratch) (float64, float
 		default:
 			f = prof + level - plevel
 		}
-		f = clampRate(f)
+		f = plan.bound(f)
 		s := f
 		if s < plan.scaleMin {
 			s = plan.scaleMin

@@ -30,7 +30,23 @@ type SelectOptions struct {
 	// OutlierFactor is the single-point outlier threshold (see clean); 0
 	// means DefaultOutlierFactor, a value <= 1 turns outlier removal off.
 	OutlierFactor float64
+	// PeakCap bounds every forecast at PeakCap times the highest rate in
+	// the history before the evaluation window; a method whose backtest
+	// forecasts hit that bound more than DivergedShare of the time is
+	// dropped as diverging (alone and from combinations). 0 means
+	// DefaultPeakCap.
+	PeakCap float64
 }
+
+// DefaultPeakCap is the stated multiple of the highest rate seen that no
+// forecast may exceed: a multiplicative season over near-zero troughs can
+// amplify a spike a thousandfold, and no capacity plan should follow it.
+// DivergedShare is the share of capped backtest forecasts past which a
+// method counts as diverging.
+const (
+	DefaultPeakCap = 4.0
+	DivergedShare  = 0.01
+)
 
 // Defaults for SelectOptions.
 const (
@@ -65,6 +81,9 @@ func (o SelectOptions) withDefaults() (SelectOptions, error) {
 	}
 	if o.OutlierFactor == 0 {
 		o.OutlierFactor = DefaultOutlierFactor
+	}
+	if !(o.PeakCap > 0) {
+		o.PeakCap = DefaultPeakCap
 	}
 	return o, nil
 }
@@ -215,6 +234,26 @@ type evalPlan struct {
 	from     int     // first target index scored
 	q        float64 // quantile
 	scaleMin float64 // residual scale floor
+	limit    float64 // the most any forecast may say (PeakCap x the peak); 0: none
+}
+
+// bound makes a model output a usable rate, at most limit.
+func (p evalPlan) bound(v float64) float64 {
+	v = clampRate(v)
+	if p.limit > 0 {
+		v = min(v, p.limit)
+	}
+	return v
+}
+
+// peakLimit is capFactor times the highest value of y; 0 (no limit)
+// without a positive one.
+func peakLimit(y []float64, capFactor float64) float64 {
+	peak := 0.0
+	for _, v := range y {
+		peak = max(peak, v)
+	}
+	return capFactor * peak
 }
 
 // selectClean is Select on a cleaned series.
@@ -231,6 +270,7 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 		return sel
 	}
 	plan := evalPlan{h: h, from: n - evalLen, q: o.Quantile, scaleMin: residualScale(y)}
+	plan.limit = peakLimit(y[:plan.from], o.PeakCap)
 	sel.Scored = evalLen
 	daily, weekly := periodOf(24*time.Hour, step), periodOf(7*24*time.Hour, step)
 	hasZero := false
@@ -285,6 +325,12 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 		}
 		if c.Skipped == "" {
 			c.Params, c.Loss, c.PointParams, c.PointLoss = fit(m, y, step, plan, spec, sc)
+			if share := cappedShare(sc.bestF, plan.limit); share > DivergedShare {
+				c.Skipped = fmt.Sprintf("diverges: %.0f%% of its backtest forecasts hit %.0fx the peak", 100*share, o.PeakCap)
+				c.Params, c.Loss, c.PointParams, c.PointLoss = Params{}, 0, Params{}, 0
+			}
+		}
+		if c.Skipped == "" {
 			sc.partF[m] = append(sc.partF[m][:0], sc.bestF...)
 			if m == Persistence {
 				sc.persist = append(sc.persist[:0], sc.best...)
@@ -457,7 +503,7 @@ func scoreMean(parts []Candidate, y []float64, plan evalPlan, sc *scratch) (floa
 		for _, f := range fs {
 			sum += f[i]
 		}
-		f := clampRate(sum / k)
+		f := plan.bound(sum / k)
 		s := max(f, plan.scaleMin)
 		sc.resid = append(sc.resid, (y[plan.from+i]-f)/s)
 		sc.scale = append(sc.scale, s)
@@ -635,7 +681,7 @@ func score(md model, y []float64, start int, plan evalPlan, sc *scratch) (float6
 		if t+h < plan.from {
 			continue
 		}
-		f := clampRate(md.forecast(h))
+		f := plan.bound(md.forecast(h))
 		s := f
 		if s < plan.scaleMin {
 			s = plan.scaleMin
@@ -657,7 +703,7 @@ func scoreHW(md *hwModel, y []float64, start int, plan evalPlan, sc *scratch) (f
 		if t+h < plan.from {
 			continue
 		}
-		f := clampRate(md.forecast(h))
+		f := plan.bound(md.forecast(h))
 		s := f
 		if s < plan.scaleMin {
 			s = plan.scaleMin
@@ -687,6 +733,20 @@ func finishScore(plan evalPlan, sc *scratch) (float64, float64) {
 		return math.Inf(1), math.Inf(1)
 	}
 	return lq, lm
+}
+
+// cappedShare is the share of forecasts at or above limit.
+func cappedShare(fs []float64, limit float64) float64 {
+	if len(fs) == 0 || limit <= 0 {
+		return 0
+	}
+	n := 0
+	for _, f := range fs {
+		if f >= limit {
+			n++
+		}
+	}
+	return float64(n) / float64(len(fs))
 }
 
 // clampRate makes any model output a usable rate: NaN becomes 0, negative
