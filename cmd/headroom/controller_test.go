@@ -27,6 +27,7 @@ import (
 
 	"github.com/headroom-dev/headroom/internal/envtest"
 	"github.com/headroom-dev/headroom/internal/promtest"
+	"github.com/headroom-dev/headroom/internal/syncbuf"
 	"github.com/headroom-dev/headroom/scaler"
 )
 
@@ -261,7 +262,7 @@ func TestControllerFollowsLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	var code atomic.Int32
-	var errb syncBuf
+	var errb syncbuf.Buffer
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -319,7 +320,7 @@ func TestControllerLeaderElection(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var errb syncBuf
+			var errb syncbuf.Buffer
 			runCtx(ctx, e.args(append(lease, "--identity", id)...), &errb)
 		}()
 		return cancel, wg
@@ -355,8 +356,8 @@ func freeAddr(t *testing.T) string {
 }
 
 // runCtx runs the command line with ctx, as SIGTERM would end it.
-func runCtx(ctx context.Context, args []string, stderr *syncBuf) int {
-	a := &app{stdin: strings.NewReader(""), stdout: &syncBuf{}, stderr: stderr}
+func runCtx(ctx context.Context, args []string, stderr *syncbuf.Buffer) int {
+	a := &app{stdin: strings.NewReader(""), stdout: &syncbuf.Buffer{}, stderr: stderr}
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil && ctx.Err() == nil {
@@ -364,23 +365,6 @@ func runCtx(ctx context.Context, args []string, stderr *syncBuf) int {
 		return 1
 	}
 	return 0
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // waitFor polls cond until it holds or the deadline passes.

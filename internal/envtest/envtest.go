@@ -1,8 +1,6 @@
 package envtest
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,6 +15,8 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/headroom-dev/headroom/internal/syncbuf"
 )
 
 // K8sVersion is the kube-apiserver release scripts/envtest-assets.sh builds;
@@ -89,7 +89,7 @@ func Start(t testing.TB) *Env {
 	}
 	silenceOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
 
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	no := false
 	env := &crenvtest.Environment{
 		BinaryAssetsDirectory:    dir,
@@ -104,7 +104,7 @@ func Start(t testing.TB) *Env {
 	cfg, err := env.Start()
 	if err != nil {
 		_ = env.Stop()
-		t.Fatalf("envtest: starting kube-apiserver and etcd from %s: %v\n%s", dir, err, out.tail(4000))
+		t.Fatalf("envtest: starting kube-apiserver and etcd from %s: %v\n%s", dir, err, "--- control plane output (last 4000 bytes) ---\n"+out.Tail(4000))
 	}
 	t.Cleanup(func() {
 		if err := env.Stop(); err != nil {
@@ -130,27 +130,4 @@ func (e *Env) Namespace(t testing.TB, prefix string) string {
 		t.Fatalf("envtest: creating namespace: %v", err)
 	}
 	return ns.Name
-}
-
-// syncBuffer collects the control plane's output; both processes write to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// tail returns the last n bytes of output.
-func (s *syncBuffer) tail(n int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := s.b.Bytes()
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return fmt.Sprintf("--- control plane output (last %d bytes) ---\n%s", len(b), b)
 }

@@ -18,13 +18,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/headroom-dev/headroom/internal/syncbuf"
 )
 
 // Options configures the server.
@@ -49,7 +50,7 @@ type Server struct {
 	// API is a client of its HTTP API.
 	API v1.API
 	// Log holds the server's output, for failure messages.
-	log *syncBuffer
+	log *syncbuf.Buffer
 	// stop ends the process and waits for it.
 	stop func()
 }
@@ -101,7 +102,7 @@ func Start(t testing.TB, o Options) *Server {
 		"--log.level=warn",
 	)
 	cmd.WaitDelay = 5 * time.Second
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -229,24 +230,4 @@ func waitReady(url string, timeout time.Duration, exited <-chan struct{}) error 
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("prometheus not ready after %v", timeout)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
