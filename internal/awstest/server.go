@@ -120,12 +120,12 @@ type Server struct {
 	mu        sync.Mutex
 	onRequest func(Request)
 	now       func() time.Time
-	groups   map[string]*Group
-	ngs      map[string]*Nodegroup // cluster/name
-	queues   map[string]*queue     // by URL
-	faults   map[string][]Fault
-	requests []Request
-	seq      int
+	groups    map[string]*Group
+	ngs       map[string]*Nodegroup // cluster/name
+	queues    map[string]*queue     // by URL
+	faults    map[string][]Fault
+	requests  []Request
+	seq       int
 }
 
 type queue struct {

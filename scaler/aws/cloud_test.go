@@ -471,10 +471,10 @@ func FromPolicyGroups(c *Cloud) []NodeGroup {
 func TestInstanceIDFromProviderID(t *testing.T) {
 	for in, want := range map[string]string{
 		"aws:///eu-central-1a/i-0123456789abcdef0": "i-0123456789abcdef0",
-		"aws:///i-0abc":                            "i-0abc",
-		"aws:///eu-central-1a/":                    "",
-		"kwok://node-1":                            "",
-		"gce://p/z/i-1":                            "",
+		"aws:///i-0abc":         "i-0abc",
+		"aws:///eu-central-1a/": "",
+		"kwok://node-1":         "",
+		"gce://p/z/i-1":         "",
 	} {
 		got, ok := InstanceIDFromProviderID(in)
 		if got != want || ok != (want != "") {
