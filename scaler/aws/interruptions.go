@@ -126,7 +126,9 @@ func (c *Cloud) PollOnce(ctx context.Context) (Polled, error) {
 	out, err := c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &c.opts.InterruptionQueue,
 		MaxNumberOfMessages: 10, WaitTimeSeconds: int32(c.opts.PollWait / time.Second), VisibilityTimeout: int32(c.opts.VisibilityTimeout / time.Second)})
 	if err != nil {
-		c.m.receiveErrors.Inc()
+		if ctx.Err() == nil { // a poll cut short by shutdown is no failure
+			c.m.receiveErrors.Inc()
+		}
 		return Polled{}, classify("sqs:ReceiveMessage", err)
 	}
 	p := Polled{Received: len(out.Messages), Results: map[string]int{}}
