@@ -1,0 +1,135 @@
+package awstest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
+
+	"github.com/headroom-dev/headroom/internal/awstest"
+)
+
+func config(url string) aws.Config {
+	return aws.Config{Region: awstest.Region, BaseEndpoint: aws.String(url),
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
+		Retryer:     func() aws.Retryer { return aws.NopRetryer{} }}
+}
+
+func code(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return fmt.Sprint(err)
+}
+
+// The SDK pages through DescribeAutoScalingGroups with NextToken.
+func TestDescribePagesThroughTheSDKPaginator(t *testing.T) {
+	srv, url := awstest.NewTest(t)
+	for i := range 5 {
+		srv.PutGroup(awstest.Group{Name: fmt.Sprintf("g%d", i), Max: 3, Desired: 1, Instances: []awstest.Instance{{}}})
+	}
+	c := autoscaling.NewFromConfig(config(url))
+	p := autoscaling.NewDescribeAutoScalingGroupsPaginator(c, &autoscaling.DescribeAutoScalingGroupsInput{MaxRecords: aws.Int32(2)})
+	var names []string
+	pages := 0
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, g := range page.AutoScalingGroups {
+			names = append(names, *g.AutoScalingGroupName)
+			if len(g.Instances) != 1 || g.Instances[0].LifecycleState != "InService" || *g.MaxSize != 3 {
+				t.Errorf("group %+v", g)
+			}
+		}
+	}
+	if pages != 3 || fmt.Sprint(names) != "[g0 g1 g2 g3 g4]" {
+		t.Errorf("%d pages, %v", pages, names)
+	}
+}
+
+// Each protocol's errors arrive as the SDK's API errors with their codes.
+func TestErrorShapes(t *testing.T) {
+	srv, url := awstest.NewTest(t)
+	srv.PutGroup(awstest.Group{Name: "g", Min: 1, Max: 3, Desired: 1})
+	srv.AddQueue("q", 0)
+	ctx := context.Background()
+	a := autoscaling.NewFromConfig(config(url))
+	e := eks.NewFromConfig(config(url))
+	q := sqs.NewFromConfig(config(url))
+
+	_, err := a.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("g"), DesiredCapacity: aws.Int32(4)})
+	if code(err) != "ValidationError" {
+		t.Errorf("above max: %v", err)
+	}
+	srv.Fail("SetDesiredCapacity", awstest.Throttle)
+	_, err = a.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("g"), DesiredCapacity: aws.Int32(2)})
+	if code(err) != "Throttling" || !retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err).Bool() {
+		t.Errorf("throttle: %v", err)
+	}
+	_, err = e.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: aws.String("c"), NodegroupName: aws.String("nope")})
+	var nf *ekstypes.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		t.Errorf("EKS not found: %v", err)
+	}
+	srv.Fail("UpdateNodegroupConfig", awstest.InUse)
+	_, err = e.UpdateNodegroupConfig(ctx, &eks.UpdateNodegroupConfigInput{ClusterName: aws.String("c"), NodegroupName: aws.String("x")})
+	var inUse *ekstypes.ResourceInUseException
+	if !errors.As(err, &inUse) {
+		t.Errorf("EKS in use: %v", err)
+	}
+	_, err = q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String("nope")})
+	if c := code(err); c != "AWS.SimpleQueueService.NonExistentQueue" && c != "QueueDoesNotExist" {
+		t.Errorf("SQS no queue: %v", err)
+	}
+	srv.Fail("DeleteMessage", awstest.Denied)
+	_, err = q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String("q"), ReceiptHandle: aws.String("x")})
+	if c := code(err); c != "AccessDenied" {
+		t.Errorf("SQS denied: %v (%s)", err, c)
+	}
+}
+
+// SendMessage, a receive that passes the SDK's MD5 check, visibility, and
+// Serve on a plain listener (the sandbox's way).
+func TestSQSRoundTripOnServe(t *testing.T) {
+	srv := awstest.New()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { ln.Close() })
+	srv.AddQueue("q", 0)
+	ctx := context.Background()
+	q := sqs.NewFromConfig(config("http://" + ln.Addr().String()))
+	if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String("q"), MessageBody: aws.String("héllo")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String("q"), MaxNumberOfMessages: 10})
+	if err != nil || len(out.Messages) != 1 || *out.Messages[0].Body != "héllo" {
+		t.Fatalf("receive: %v %+v", err, out)
+	}
+	// In flight: hidden from the next receive (no wait).
+	if again, _ := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String("q")}); len(again.Messages) != 0 {
+		t.Errorf("in-flight message received again")
+	}
+	if _, err := q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String("q"), ReceiptHandle: out.Messages[0].ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	if len(srv.Messages("q")) != 0 || len(srv.Deleted("q")) != 1 {
+		t.Errorf("after delete: %v", srv.Messages("q"))
+	}
+}
