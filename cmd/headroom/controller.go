@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"github.com/headroom-dev/headroom/deploy/render"
 	"github.com/headroom-dev/headroom/policies"
 	"github.com/headroom-dev/headroom/scaler"
+	headroomaws "github.com/headroom-dev/headroom/scaler/aws"
 	"github.com/headroom-dev/headroom/scaler/incluster"
 	"github.com/headroom-dev/headroom/scaler/kube"
 	"github.com/headroom-dev/headroom/scaler/prom"
@@ -33,6 +35,8 @@ type controllerFlags struct {
 	kubeconfig, output, logLevel, migConfigMap string
 	once, dryRun, manageReaders                bool
 	syncTimeout                                time.Duration
+	cloud, awsEndpoint                         string
+	aws                                        headroomaws.Options
 	run                                        incluster.Options
 	kube                                       kube.Options
 	prom                                       prom.Options
@@ -93,8 +97,42 @@ docs/controller.md lists the flags, RBAC and failure behaviour.`,
 	fl.StringVar(&f.kube.VPAMode, "vpa-mode", kube.VPAModeAuto, "auto, vpa or patch-requests")
 	fl.StringVar(&f.kube.VPAUpdateMode, "vpa-update-mode", "Initial", "updateMode of the VerticalPodAutoscalers headroom keeps")
 	fl.BoolVar(&f.manageReaders, "manage-readers", false, "server-side apply the readers `headroom render` renders, on start and on each policy change (needs --namespace)")
+	fl.StringVar(&f.cloud, "cloud", "auto", `nodegroup sizes and spot notices: aws, none (report only) or auto (aws when a region is known from --aws-region or the policy's spec.region)`)
+	fl.StringVar(&f.aws.Region, "aws-region", "", "AWS region (default the policy's spec.region)")
+	fl.StringVar(&f.aws.InterruptionQueue, "interruption-queue", "", "URL of the SQS queue EventBridge feeds with spot and rebalance notices (docs/aws.md)")
+	fl.StringVar(&f.awsEndpoint, "aws-endpoint", "", "one endpoint for EKS, Auto Scaling and SQS (a local stand-in; default AWS)")
+	fl.IntVar(&f.aws.MaxAttempts, "aws-max-attempts", 5, "attempts of each AWS call (the SDK's retryer), the first included")
+	fl.DurationVar(&f.aws.WriteInterval, "aws-write-interval", 10*time.Second, "least time between two size writes to one nodegroup")
+	fl.BoolVar(&f.aws.IgnoreRebalance, "aws-ignore-rebalance", false, "ignore EC2 Instance Rebalance Recommendations (only the 2-minute spot warning counts)")
 	f.prom.AddFlags(fl)
 	return cmd
+}
+
+// newCloud is the Cloud the flags and the policy ask for: AWS, or one that
+// only reports nodegroup sizes.
+func newCloud(ctx context.Context, f *controllerFlags, cluster *kube.Cluster, log *zap.Logger, reg prometheus.Registerer) (scaler.Cloud, *headroomaws.Cloud, error) {
+	pol, err := policies.Load(f.run.PolicyDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading policy %s: %w", f.run.PolicyDir, err)
+	}
+	o := f.aws
+	o.Region = cmp.Or(o.Region, pol.Cluster.Spec.Region)
+	switch {
+	case f.cloud == "none" || (f.cloud == "auto" && o.Region == ""):
+		log.Info("no cloud adapter: nodegroup sizes are reported, not set")
+		return &incluster.ReportOnlyCloud{Cluster: cluster, Log: log}, nil, nil
+	case f.cloud != "aws" && f.cloud != "auto":
+		return nil, nil, fmt.Errorf("--cloud %q: want aws, none or auto", f.cloud)
+	}
+	o.EKSCluster = pol.Cluster.Spec.EKSCluster
+	o.NodeGroups = headroomaws.FromPolicy(pol)
+	o.Endpoints = headroomaws.AllEndpoints(f.awsEndpoint)
+	o.DryRun = f.dryRun || pol.Cluster.Spec.DryRun
+	c, err := headroomaws.New(ctx, o, cluster, log.Named("aws"), reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, c, nil
 }
 
 func runController(ctx context.Context, a *app, f *controllerFlags, log *zap.Logger) error {
@@ -136,27 +174,35 @@ func runController(ctx context.Context, a *app, f *controllerFlags, log *zap.Log
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
-	var onPolicy func(context.Context, *policies.Policy) error
-	if f.manageReaders {
-		if f.kube.Namespace == "" {
-			return errors.New("--manage-readers needs --namespace: the readers' namespace")
-		}
-		onPolicy = func(ctx context.Context, p *policies.Policy) error {
-			if f.dryRun {
-				return nil
-			}
-			r, err := render.Render(p, render.Options{Namespace: f.kube.Namespace})
-			if err != nil {
-				return err
-			}
-			return cluster.ApplyReaders(ctx, r.Objects)
-		}
+	if f.manageReaders && f.kube.Namespace == "" {
+		return errors.New("--manage-readers needs --namespace: the readers' namespace")
 	}
 	reg := prometheus.NewRegistry()
+	cloud, awsCloud, err := newCloud(ctx, f, cluster, log, reg)
+	if err != nil {
+		return err
+	}
+	// On each policy in force: the AWS adapter's nodegroups, and with
+	// --manage-readers the readers applied.
+	onPolicy := func(ctx context.Context, p *policies.Policy) error {
+		if awsCloud != nil {
+			if err := awsCloud.SetNodeGroups(headroomaws.FromPolicy(p)); err != nil {
+				return err
+			}
+		}
+		if !f.manageReaders || f.dryRun {
+			return nil
+		}
+		r, err := render.Render(p, render.Options{Namespace: f.kube.Namespace})
+		if err != nil {
+			return err
+		}
+		return cluster.ApplyReaders(ctx, r.Objects)
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ctl, err := incluster.New(f.run, incluster.Deps{
 		Metrics: incluster.Metrics{Stats: pc, Usage: cluster}, Cluster: cluster,
-		Cloud: &incluster.ReportOnlyCloud{Cluster: cluster, Log: log}, Ready: cluster.Ready,
+		Cloud: cloud, Ready: cluster.Ready,
 		Kube: kc, Log: log, Registry: reg, OnPolicy: onPolicy,
 	})
 	if err != nil {
@@ -172,6 +218,12 @@ func runController(ctx context.Context, a *app, f *controllerFlags, log *zap.Log
 		return err
 	}
 	if !f.once {
+		if awsCloud != nil {
+			if err := awsCloud.Start(ctx); err != nil {
+				return err
+			}
+			defer awsCloud.Wait()
+		}
 		return ctl.Run(ctx)
 	}
 	d, err := ctl.Once(ctx)

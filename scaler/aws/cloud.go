@@ -24,26 +24,13 @@ import (
 )
 
 // NodeLookup maps nodes to EC2 instances and back, from the Kubernetes
-// node cache (the node's spec.providerID, InstanceIDFromProviderID).
+// node cache (the node's spec.providerID: scaler/kube's InstanceOf and
+// NodeOf).
 // If it also has HasSynced() bool, a notice that arrives before the cache
 // synced is kept in the queue for redelivery instead of being dropped.
 type NodeLookup interface {
 	InstanceOf(node string) (instanceID string, ok bool)
 	NodeOf(instanceID string) (node string, ok bool)
-}
-
-// InstanceIDFromProviderID returns the instance id of an EKS node's
-// spec.providerID, "aws:///eu-central-1a/i-0123456789abcdef0".
-func InstanceIDFromProviderID(providerID string) (string, bool) {
-	rest, ok := strings.CutPrefix(providerID, "aws://")
-	if !ok {
-		return "", false
-	}
-	id := rest[strings.LastIndex(rest, "/")+1:]
-	if !strings.HasPrefix(id, "i-") || len(id) < 3 {
-		return "", false
-	}
-	return id, true
 }
 
 // The SDK clients' methods the adapter calls (the real clients satisfy

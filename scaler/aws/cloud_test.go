@@ -468,20 +468,6 @@ func FromPolicyGroups(c *Cloud) []NodeGroup {
 	return slices.Clone(c.groups)
 }
 
-func TestInstanceIDFromProviderID(t *testing.T) {
-	for in, want := range map[string]string{
-		"aws:///eu-central-1a/i-0123456789abcdef0": "i-0123456789abcdef0",
-		"aws:///i-0abc":         "i-0abc",
-		"aws:///eu-central-1a/": "",
-		"kwok://node-1":         "",
-		"gce://p/z/i-1":         "",
-	} {
-		got, ok := InstanceIDFromProviderID(in)
-		if got != want || ok != (want != "") {
-			t.Errorf("InstanceIDFromProviderID(%q) = %q, %v; want %q", in, got, ok, want)
-		}
-	}
-}
 
 func TestOptionsValidation(t *testing.T) {
 	_, err := New(ctx, Options{NodeGroups: []NodeGroup{{Name: "a"}, {Name: "a", Kind: "asg"}, {Name: "b", Kind: "fargate"}},

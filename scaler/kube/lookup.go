@@ -66,3 +66,8 @@ func InstanceID(providerID string) (string, bool) {
 	}
 	return id, true
 }
+
+// HasSynced reports whether the caches have synced, so that the AWS
+// adapter keeps a spot notice for redelivery rather than drop it as "not
+// one of our nodes" while the node cache is still filling.
+func (k *Cluster) HasSynced() bool { return k.Ready() == nil }
