@@ -14,7 +14,8 @@ build: ## build bin/headroom
 
 test: ## run every test; first installs and builds what the integration tests need (scripts/install-test-deps.sh, idempotent)
 	scripts/install-test-deps.sh
-	KUBEBUILDER_ASSETS=$${KUBEBUILDER_ASSETS:-$$(scripts/envtest-assets.sh --no-build)} $(GO) test -count=1 ./...
+	KUBEBUILDER_ASSETS=$${KUBEBUILDER_ASSETS:-$$(scripts/envtest-assets.sh --no-build)} \
+	HELM_BIN=$${HELM_BIN:-$$(scripts/helm-bin.sh --no-build)} $(GO) test -count=1 ./...
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
