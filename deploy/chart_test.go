@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -22,6 +23,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
@@ -30,6 +34,8 @@ import (
 	"github.com/headroom-dev/headroom/internal/envtest"
 	"github.com/headroom-dev/headroom/policies"
 	"github.com/headroom-dev/headroom/router"
+	"github.com/headroom-dev/headroom/scaler"
+	"github.com/headroom-dev/headroom/scaler/kube"
 )
 
 const (
@@ -443,30 +449,60 @@ func renderReference(t *testing.T) render.Readers {
 	return r
 }
 
-// checkReaders: the chart emits `headroom render`'s objects verbatim.
+// checkReaders: the chart emits `headroom render`'s objects unchanged but
+// for spec.replicas of the Deployments headroom manages, which it leaves to
+// the controller (templates/readers.yaml says why).
 func checkReaders(t *testing.T, ms []manifest) {
 	b, err := renderReference(t).YAML()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []string
+	// normal decodes a document to JSON with sorted keys, replicas dropped
+	// where headroom owns them.
+	normal := func(doc []byte) string {
+		t.Helper()
+		var o map[string]any
+		if err := yaml.Unmarshal(doc, &o); err != nil {
+			t.Fatal(err)
+		}
+		if o == nil {
+			return ""
+		}
+		if o["kind"] == "Deployment" {
+			ann, _ := o["metadata"].(map[string]any)["annotations"].(map[string]any)
+			if f, _ := ann["headroom.dev/managed-fields"].(string); strings.Contains(f, "spec.replicas") {
+				delete(o["spec"].(map[string]any), "replicas")
+			}
+		}
+		j, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(j)
+	}
+	var want, got []string
 	for _, doc := range splitDocs(b) {
-		want = append(want, strings.TrimSpace(stripComments(string(doc))))
+		if n := normal(doc); n != "" {
+			want = append(want, n)
+		}
 	}
 	out, err := runHelm(t, "template", "headroom", chartDir, "--namespace", "headroom", "-f", referenceValues,
 		"--show-only", "templates/readers.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
 	for _, doc := range splitDocs([]byte(out)) {
-		got = append(got, strings.TrimSpace(stripComments(string(doc))))
+		if n := normal(doc); n != "" {
+			got = append(got, n)
+		}
+		if strings.Contains(string(doc), "kind: Deployment") && regexp.MustCompile(`(?m)^  replicas:`).Match(doc) {
+			t.Errorf("a reader Deployment carries spec.replicas:\n%s", doc)
+		}
 	}
-	// helm sorts a template's objects by kind; the set is the same.
 	sort.Strings(got)
 	sort.Strings(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("the chart's readers differ from headroom render's: %d docs, want %d", len(got), len(want))
+	if len(want) != 28 || !slices.Equal(got, want) {
+		t.Errorf("the chart's readers differ from headroom render's: %d objects, want %d", len(got), len(want))
 	}
 	for _, m := range ms {
 		if d, ok := m.obj.(*appsv1.Deployment); ok && d.Labels["app.kubernetes.io/managed-by"] == "headroom" && d.Namespace != "headroom" {
@@ -593,6 +629,7 @@ func TestChartOnAPIServer(t *testing.T) {
 		})
 	}
 	t.Run("rbac", func(t *testing.T) { testChartRBAC(t, env) })
+	t.Run("helm-install", func(t *testing.T) { testHelmInstall(t, env) })
 }
 
 // createAny creates a typed object through create (deploy_test.go) and a
@@ -733,3 +770,153 @@ readers:
 monitoring:
   labels: {release: kube-prometheus-stack}
 `
+
+// testHelmInstall runs `helm install` of the reference values against the
+// API server (readers rendered for their own namespace, so they do not meet
+// create/reference's), with the Prometheus Operator's CRDs served, then pins
+// what `helm upgrade` does to what headroom changed since: the replicas and
+// the mig-parted file are kept (the release does not carry them), and a
+// reader's resources headroom right-sized make the upgrade fail on the field
+// manager conflict until --force-conflicts resets them (docs/deploy.md).
+func testHelmInstall(t *testing.T, env *envtest.Env) {
+	ctx := t.Context()
+	const ns, mig, class = "hi", "hi-gpu", "reader-en-large"
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	writeKubeconfig(t, env.Config, kubeconfig)
+	pol, err := policies.Load("../examples/reference")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := render.Render(pol, render.Options{Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readers, err := r.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes, err := r.RoutesYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"readers.yaml": readers, "routes.yaml": routes} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := env.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: mig}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"hi", chartDir, "--kubeconfig", kubeconfig, "-n", ns, "-f", referenceValues,
+		"--set", "migParted.namespace=" + mig,
+		"--set-file", "readers.manifests=" + filepath.Join(dir, "readers.yaml"),
+		"--set-file", "router.routes=" + filepath.Join(dir, "routes.yaml")}
+	helmDo := func(verb string, extra ...string) error {
+		t.Helper()
+		_, err := runHelm(t, append(append([]string{verb}, extra...), args...)...)
+		return err
+	}
+	if err := helmDo("install", "--create-namespace"); err != nil {
+		t.Fatal(err)
+	}
+	apps := env.Client.AppsV1().Deployments(ns)
+	cms := env.Client.CoreV1().ConfigMaps(mig)
+	reader := func() *appsv1.Deployment {
+		t.Helper()
+		d, err := apps.Get(ctx, class, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if d := reader(); *d.Spec.Replicas != 1 {
+		t.Errorf("a new reader has %d replicas, want the API default 1 (the release leaves replicas to headroom)", *d.Spec.Replicas)
+	}
+	for _, name := range []string{"hi-headroom-controller", "hi-headroom-router"} {
+		if _, err := apps.Get(ctx, name, metav1.GetOptions{}); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	dyn, err := dynamic.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := dyn.Resource(schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "prometheusrules"}).
+		Namespace(ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(rules.Items) != 2 {
+		t.Errorf("PrometheusRules after install (auto: the API server serves monitoring.coreos.com/v1): %v, %v", err, rules)
+	}
+
+	// headroom scales the reader and publishes a MIG layout.
+	sc, err := apps.GetScale(ctx, class, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Spec.Replicas = 7
+	if _, err := apps.UpdateScale(ctx, class, sc, metav1.UpdateOptions{FieldManager: "headroom"}); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := cms.Get(ctx, "headroom-mig-parted-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const published = "version: v1\nmig-configs:\n  all-disabled:\n  - devices: all\n    mig-enabled: false\n"
+	cm.Data["config.yaml"] = published
+	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: "headroom"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := helmDo("upgrade"); err != nil {
+		t.Fatalf("helm upgrade after headroom scaled: %v", err)
+	}
+	if d := reader(); *d.Spec.Replicas != 7 {
+		t.Errorf("helm upgrade set replicas to %d; headroom had 7", *d.Spec.Replicas)
+	}
+	if cm, err := cms.Get(ctx, "headroom-mig-parted-config", metav1.GetOptions{}); err != nil || cm.Data["config.yaml"] != published {
+		t.Errorf("helm upgrade changed or removed the mig-parted ConfigMap: %v %q", err, cm.Data["config.yaml"])
+	}
+
+	// headroom right-sizes the reader (a strategic merge patch, field manager headroom).
+	k, err := kube.NewForConfig(env.Config, kube.Options{Namespace: ns, VPAMode: kube.VPAModePatchRequests,
+		MIGConfigMap: kube.ConfigMapRef{Namespace: mig, Name: "headroom-mig-parted-config", Key: "config.yaml"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := k.Start(kctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.SetResources(ctx, class, scaler.Resources{CPUCores: 3, MemoryBytes: 20 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	err = helmDo("upgrade")
+	if err == nil || !strings.Contains(err.Error(), `with "headroom"`) || !strings.Contains(err.Error(), "resources.requests.cpu") {
+		t.Errorf("helm upgrade after headroom right-sized: %v, want a field manager conflict with headroom", err)
+	}
+	if err := helmDo("upgrade", "--force-conflicts"); err != nil {
+		t.Fatalf("helm upgrade --force-conflicts: %v", err)
+	}
+	if cpu := reader().Spec.Template.Spec.Containers[0].Resources.Requests.Cpu(); cpu.String() != "4" {
+		t.Errorf("after --force-conflicts the reader requests %v CPU, want the rendered 4", cpu)
+	}
+	if d := reader(); *d.Spec.Replicas != 7 {
+		t.Errorf("helm upgrade --force-conflicts set replicas to %d; headroom had 7", *d.Spec.Replicas)
+	}
+}
+
+// writeKubeconfig writes cfg (envtest's admin) as a kubeconfig for helm.
+func writeKubeconfig(t *testing.T, cfg *rest.Config, path string) {
+	t.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	kc.CurrentContext = "envtest"
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+}

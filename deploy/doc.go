@@ -11,9 +11,10 @@
 //   - chart/headroom: the Helm chart of the whole installation: the
 //     controller (leader election, the Kubernetes adapter's exact RBAC plus
 //     the Lease, the policy ConfigMap), the mig-parted ConfigMap, the router,
-//     the readers `headroom render` printed (readers.manifests, verbatim),
-//     ServiceMonitors and PrometheusRules where monitoring.coreos.com/v1 is
-//     served, and the dashboards as Grafana sidecar ConfigMaps.
+//     the readers `headroom render` printed (readers.manifests; the
+//     Deployments without the spec.replicas headroom owns), ServiceMonitors
+//     and PrometheusRules where monitoring.coreos.com/v1 is served, and the
+//     dashboards as Grafana sidecar ConfigMaps.
 //   - router/: the request router (Deployment, Service, ConfigMap with the
 //     reference fleet's router config, ServiceAccount, Role and RoleBinding
 //     to watch EndpointSlices, PodDisruptionBudget); kubectl apply -k.
