@@ -1,10 +1,11 @@
 # headroom: one binary, one module. `make help` lists the targets.
 GO        ?= go
 BIN       := bin/headroom
+IMAGE     ?= headroom:dev
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 10s
 
-.PHONY: help build test lint bench fuzz run clean
+.PHONY: help build test lint bench fuzz run image clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -14,7 +15,8 @@ build: ## build bin/headroom
 
 test: ## run every test; first installs and builds what the integration tests need (scripts/install-test-deps.sh, idempotent)
 	scripts/install-test-deps.sh
-	KUBEBUILDER_ASSETS=$${KUBEBUILDER_ASSETS:-$$(scripts/envtest-assets.sh --no-build)} $(GO) test -count=1 ./...
+	KUBEBUILDER_ASSETS=$${KUBEBUILDER_ASSETS:-$$(scripts/envtest-assets.sh --no-build)} \
+	HELM_BIN=$${HELM_BIN:-$$(scripts/helm-bin.sh --no-build)} $(GO) test -count=1 ./...
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -31,6 +33,15 @@ run: build ## the main job: replay a real trace, headroom vs HPA + Cluster Autos
 	$(BIN) simulate --trace simulations/testdata/traces/AzureLLMInferenceTrace_conv.csv \
 	  --policy examples/reference --baseline hpa-ca --scale 1000 \
 	  --mix reader-en-large=0.5,reader-de-large=0.3,reader-en-base=0.2 --report out/report.html
+
+image: ## build the image (Dockerfile) as IMAGE (default headroom:dev) where a docker engine answers
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+	  docker build -t $(IMAGE) . ; \
+	else \
+	  echo "make image: no docker engine here (docker info fails), nothing built."; \
+	  echo "  Build where one runs: docker build -t $(IMAGE) ."; \
+	  echo "  The binary it ships is tested here: go test ./deploy -run TestImageBinary"; \
+	fi
 
 clean:
 	rm -rf bin out

@@ -58,6 +58,12 @@ func newObject(kind string) any {
 		return &rbacv1.RoleBinding{}
 	case "PodDisruptionBudget":
 		return &policyv1.PodDisruptionBudget{}
+	case "ClusterRole":
+		return &rbacv1.ClusterRole{}
+	case "ClusterRoleBinding":
+		return &rbacv1.ClusterRoleBinding{}
+	case "PersistentVolumeClaim":
+		return &corev1.PersistentVolumeClaim{}
 	}
 	return nil
 }
@@ -328,6 +334,12 @@ func create(ctx context.Context, c kubernetes.Interface, ns string, obj any) err
 		_, err = c.RbacV1().RoleBindings(ns).Create(ctx, v, o)
 	case *policyv1.PodDisruptionBudget:
 		_, err = c.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, v, o)
+	case *rbacv1.ClusterRole:
+		_, err = c.RbacV1().ClusterRoles().Create(ctx, v, o)
+	case *rbacv1.ClusterRoleBinding:
+		_, err = c.RbacV1().ClusterRoleBindings().Create(ctx, v, o)
+	case *corev1.PersistentVolumeClaim:
+		_, err = c.CoreV1().PersistentVolumeClaims(ns).Create(ctx, v, o)
 	default:
 		err = fmt.Errorf("no create for %T", obj)
 	}

@@ -4,7 +4,9 @@
 #     and etcd (etcd-server, for envtest);
 #   - from the Go module proxy: kube-apiserver, built once by
 #     scripts/envtest-assets.sh into ${HEADROOM_CACHE:-$HOME/.cache/headroom}
-#     (about 10 minutes on 2 cores when the cache is cold, a second when warm).
+#     (about 10 minutes on 2 cores when the cache is cold, a second when warm);
+#   - from the Go module proxy: the helm CLI for the chart tests, built once by
+#     scripts/helm-bin.sh into the same cache (about 2 minutes cold).
 # Idempotent; the apt step needs root. Tests that need a component skip when
 # it is missing, except under CI=true, where they fail.
 set -euo pipefail
@@ -24,3 +26,4 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 echo "envtest assets (KUBEBUILDER_ASSETS): $(scripts/envtest-assets.sh)"
+echo "helm (HELM_BIN): $(scripts/helm-bin.sh)"
