@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/headroom-dev/headroom/internal/awstest"
 	"github.com/headroom-dev/headroom/internal/envtest"
 	"github.com/headroom-dev/headroom/internal/promtest"
 	"github.com/headroom-dev/headroom/internal/syncbuf"
@@ -79,6 +80,7 @@ const controllerPolicy = `apiVersion: headroom.dev/v1alpha1
 kind: Cluster
 metadata: {name: test}
 spec:
+  eksCluster: test
   disruption: {maxNodesDraining: 1, maxUnavailable: "50%"}
 ---
 apiVersion: headroom.dev/v1alpha1
@@ -197,7 +199,7 @@ func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
 
 func (e *controllerEnv) args(extra ...string) []string {
 	return append([]string{"controller", "--policy", e.policy, "--kubeconfig", e.kubeconfig, "--prometheus-url", e.promURL,
-		"--namespace", e.ns, "--prometheus-min-range", "5s", "--mig-configmap", "gpu-operator/headroom-mig", "--vpa-mode", "patch-requests", "--log-level", "warn"}, extra...)
+		"--namespace", e.ns, "--prometheus-min-range", "5s", "--cloud", "none", "--mig-configmap", "gpu-operator/headroom-mig", "--vpa-mode", "patch-requests", "--log-level", "warn"}, extra...)
 }
 
 func (e *controllerEnv) replicas(t *testing.T) int {
@@ -250,6 +252,56 @@ func TestControllerOnceDryRun(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("text plan lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// With the AWS adapter (against the local wire-protocol endpoint, the real
+// SDK): load that needs more than one node's slices resizes the EKS managed
+// nodegroup; a dry run makes no write call.
+func TestControllerSizesTheNodegroupOnAWS(t *testing.T) {
+	e := startControllerEnv(t, 3000)
+	srv, url := awstest.NewTest(t)
+	srv.PutGroup(awstest.Group{Name: "eks-p5-od", Min: 0, Max: 4, Desired: 1, Instances: []awstest.Instance{{ID: "i-0a", State: "InService"}}})
+	srv.PutNodegroup(awstest.Nodegroup{Cluster: "test", Name: "p5-od", Group: "eks-p5-od"})
+	// One tick may scale the class all the way (no HPA rate limit), so the
+	// packer needs a second node's slices at once.
+	pol := strings.Replace(controllerPolicy, "scaleDown: {stabilizationWindow: 10m}", "scaleDown: {stabilizationWindow: 10m}\n    scaleUp: {percent: 2000}", 1)
+	if err := os.WriteFile(filepath.Join(e.policy, "fleet.yaml"), []byte(pol), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDHEADROOMTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	aws := []string{"--cloud", "aws", "--aws-region", "eu-central-1", "--aws-endpoint", url, "-o", "json"}
+
+	var out, errb bytes.Buffer
+	if code := run(e.args(append(aws, "--once", "--dry-run")...), nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if w := srv.Requests("UpdateNodegroupConfig", "SetDesiredCapacity"); len(w) != 0 {
+		t.Fatalf("a dry run wrote to AWS: %+v", w)
+	}
+	out.Reset()
+	if code := run(e.args(append(aws, "--once")...), nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var d scaler.Decision
+	if err := json.Unmarshal(out.Bytes(), &d); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	var size *scaler.Action
+	for i := range d.Actions {
+		if d.Actions[i].Kind == scaler.ActNodeGroupSize {
+			size = &d.Actions[i]
+		}
+	}
+	if size == nil || size.Status != scaler.StatusDone || size.From != "1" {
+		t.Fatalf("want a done nodegroup resize from 1, got %+v\n%s", size, out.String())
+	}
+	if g, _ := srv.Group("eks-p5-od"); fmt.Sprint(g.Desired) != size.To {
+		t.Errorf("AWS desired %d, the controller set %s", g.Desired, size.To)
+	}
+	if len(srv.Requests("UpdateNodegroupConfig")) != 1 {
+		t.Errorf("want one UpdateNodegroupConfig, got %+v", srv.Requests("UpdateNodegroupConfig"))
 	}
 }
 
