@@ -468,7 +468,6 @@ func FromPolicyGroups(c *Cloud) []NodeGroup {
 	return slices.Clone(c.groups)
 }
 
-
 func TestOptionsValidation(t *testing.T) {
 	_, err := New(ctx, Options{NodeGroups: []NodeGroup{{Name: "a"}, {Name: "a", Kind: "asg"}, {Name: "b", Kind: "fargate"}},
 		PollWait: 30e9, Endpoints: Endpoints{SQS: "localhost:4566"}}, nil, nil, nil)
