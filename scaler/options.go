@@ -94,6 +94,10 @@ func (o Options) withDefaults() Options {
 	if o.Packer == nil {
 		o.Packer = Greedy{Catalog: o.Catalog}
 	}
+	if b, ok := o.Packer.(Binpack); ok && b.Catalog == nil {
+		b.Catalog = o.Catalog // the policy's catalog, as Greedy's
+		o.Packer = b
+	}
 	return o
 }
 

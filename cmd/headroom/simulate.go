@@ -25,6 +25,7 @@ type simulateFlags struct {
 	noBound                                              bool
 	hpaMetric                                            string
 	hpaUtil                                              float64
+	packer                                               string
 	world                                                simulations.WorldOptions
 }
 
@@ -58,6 +59,7 @@ times (shifted) or multiplies a rate trace.`,
 	fl.StringVar(&f.duration, "duration", "", "simulate only the first part of the trace, e.g. 30m")
 	fl.Float64Var(&f.scale, "scale", 1, "load multiplier (whole copies for a per-request trace)")
 	fl.StringVar(&f.mode, "mode", "auto", "request (every request), flow (per-step queueing model) or auto")
+	fl.StringVar(&f.packer, "packer", "greedy", "headroom's packer: greedy or binpack (the solver)")
 	fl.StringVar(&f.report, "report", "", "write a self-contained HTML report here")
 	fl.StringVarP(&f.output, "output", "o", outTable, "output format: table or json")
 	fl.BoolVar(&f.noBound, "no-bound", false, "do not run the clairvoyant bound")
@@ -179,7 +181,15 @@ func runSimulate(ctx context.Context, a *app, f simulateFlags) error {
 	}
 	var cs []simulations.Contender
 	for i, p := range pols {
-		cs = append(cs, simulations.Contender{PolicyName: policyLabel(f.policies[i]), Policy: p, Controller: simulations.NewHeadroom(scaler.Options{})})
+		opts := scaler.Options{}
+		switch f.packer {
+		case "greedy":
+		case "binpack":
+			opts.Packer = scaler.Binpack{}
+		default:
+			return fmt.Errorf("--packer %q: want greedy or binpack", f.packer)
+		}
+		cs = append(cs, simulations.Contender{PolicyName: policyLabel(f.policies[i]), Policy: p, Controller: simulations.NewHeadroom(opts)})
 	}
 	for _, b := range baselines {
 		fac, _ := simulations.Baseline(b, simulations.HPAOptions{Metric: f.hpaMetric, Utilization: f.hpaUtil})
