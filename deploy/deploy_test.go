@@ -460,20 +460,9 @@ func contract() map[string]bool {
 var contractLabels = map[string]bool{"class": true, "tenant": true, "code": true, "reason": true,
 	"version": true, "le": true}
 
-func loadRules(t *testing.T) ruleFile {
-	t.Helper()
-	b, err := os.ReadFile("prometheus/rules.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rf ruleFile
-	// Not strict: ruleFile holds only what this test reads; promtool
-	// checks the whole file.
-	if err := yaml.Unmarshal(b, &rf); err != nil {
-		t.Fatal(err)
-	}
-	return rf
-}
+// loadRules reads the router's rules. Not strict: ruleFile holds only
+// what the tests read; promtool checks the whole file.
+func loadRules(t *testing.T) ruleFile { return loadRuleFile(t, "prometheus/rules.yaml") }
 
 // TestRulesUseContractNames: every series a rule reads is a contract name or
 // a series recorded in the same file, and every label is a contract label.

@@ -54,16 +54,7 @@ func fakeCluster(t testing.TB, kube *kubefake.Clientset, m *metricsfake.Clientse
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := k.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := k.WaitForSync(wctx); err != nil {
-		t.Fatal(err)
-	}
+	run(t, k)
 	eventually(t, "fake deployment cached", func() (bool, string) {
 		_, err := k.deployment("a")
 		return err == nil, describe(err)

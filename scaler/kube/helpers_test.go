@@ -26,6 +26,12 @@ func start(t testing.TB, cfg *rest.Config, opts Options) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return run(t, k)
+}
+
+// run starts k and waits for its caches; it stops with the test.
+func run(t testing.TB, k *Cluster) *Cluster {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if err := k.Start(ctx); err != nil {
