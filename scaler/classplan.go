@@ -223,7 +223,12 @@ func (c *Controller) profileChoice(mc *policies.ModelClass, cs *classState, pr p
 	if pr.Profile == o.profile && o.ok && o.ready > 0 && o.stats.Rate > 0 && o.stats.P95 > 0 {
 		m := ch.svc
 		m.Multiplier = ch.mult
-		if pred, ok := PredictLatency(o.stats.Rate, o.ready, m, 95); ok {
+		if u := saturation(o, m); u > correctionMaxUtil {
+			// A backlog, not a slower replica: the window's p95 is the
+			// queue behind a burst the stable rate averages away, and
+			// learning from it would size the next quiet hour for it.
+			s.correctionReason = fmt.Sprintf("correction held: %.0f%% of the ready replicas' capacity in the window (a queue, not service time)", u*100)
+		} else if pred, ok := PredictLatency(o.stats.Rate, o.ready, m, 95); ok {
 			var r string
 			ch.mult, r = c.opts.Correction.Update(ch.mult, o.stats.P95, pred)
 			cs.mult[key] = ch.mult
@@ -235,6 +240,28 @@ func (c *Controller) profileChoice(mc *policies.ModelClass, cs *classState, pr p
 	}
 	ch.svc.Multiplier = ch.mult
 	return ch
+}
+
+// correctionMaxUtil is the utilization of the ready replicas above which
+// the latency correction does not learn: near saturation the observed p95
+// is queueing delay, which the M/G/c model predicts poorly (it diverges at
+// 1), so the ratio says nothing about the service time.
+const correctionMaxUtil = 0.9
+
+// saturation is the busiest utilization the class's ready replicas saw in
+// the tick's windows: the stable rate, or the short (panic) window's when
+// it is higher, over the servers' capacity at the model's mean.
+func saturation(o classObs, m ServiceModel) float64 {
+	rate := o.stats.Rate
+	if o.shortOK {
+		rate = max(rate, o.short.Rate)
+	}
+	servers := float64(o.ready * max(m.Concurrency, 1))
+	mult := m.Multiplier
+	if !(mult > 0) {
+		mult = 1
+	}
+	return rate * m.Mean.Seconds() * mult / servers
 }
 
 // classPanic is the fast path's answer.

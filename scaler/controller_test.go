@@ -577,3 +577,40 @@ func TestVerticalRecommendationWritten(t *testing.T) {
 		t.Fatalf("calls %+v: want cpu about 2.3 then an OOM bump", calls)
 	}
 }
+
+// A burst the stable window averages away leaves a queue in the window's
+// p95; the latency correction must not read it as slower replicas, or
+// the next quiet hour is sized for it. The same p95 at a short rate the
+// replicas carry easily does move the multiplier.
+func TestCorrectionIgnoresSaturatedWindows(t *testing.T) {
+	pol := testPolicy(testClass("a", 1, 40))
+	for _, tc := range []struct {
+		name      string
+		shortRate float64
+		moves     bool
+	}{
+		{"short window over capacity", 900, false}, // 8 x 4 servers at 38ms: 842 req/s
+		{"short window within capacity", 200, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := world(8)
+			c := newController(t, w, pol, scaler.Options{})
+			now := t0
+			for range 4 {
+				setRate(w, "a", 200, now)
+				slow := stats("a", tc.shortRate, now)
+				w.Stats[short] = replace(w.Stats[short], slow)
+				// A p95 of 2s: the queue behind the burst.
+				s := stats("a", 200, now)
+				s.P95 = 2 * time.Second
+				w.Stats[stable] = replace(w.Stats[stable], s)
+				now = now.Add(15 * time.Second)
+				tick(t, c, now.Add(-15*time.Second))
+			}
+			cd, _ := tick(t, c, now).Class("a")
+			if moved := cd.Multiplier > 1.01; moved != tc.moves {
+				t.Fatalf("multiplier %.3f, moved %v, want moved %v (%s)", cd.Multiplier, moved, tc.moves, cd.Reason)
+			}
+		})
+	}
+}
