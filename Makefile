@@ -5,7 +5,7 @@ IMAGE     ?= headroom:dev
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 10s
 
-.PHONY: help build test lint bench fuzz run image clean
+.PHONY: help build test lint bench fuzz run scorecard image clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -33,6 +33,10 @@ run: build ## the main job: replay a real trace, headroom vs HPA + Cluster Autos
 	$(BIN) simulate --trace simulations/testdata/traces/AzureLLMInferenceTrace_conv.csv \
 	  --policy examples/reference --baseline hpa-ca --scale 1000 \
 	  --mix reader-en-large=0.5,reader-de-large=0.3,reader-en-base=0.2 --report out/report.html
+
+scorecard: build ## the goal table: every scorecard scenario (simulations/testdata/scorecard) over seeds 1-3, as Markdown (out/scorecard.md)
+	@mkdir -p out
+	$(BIN) scorecard --seeds 1,2,3 simulations/testdata/scorecard/*.yaml | tee out/scorecard.md
 
 image: ## build the image (Dockerfile) as IMAGE (default headroom:dev) where a docker engine answers
 	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \

@@ -27,6 +27,9 @@ type HPAOptions struct {
 	// Metric is "rps" (requests/s per replica, default) or "inflight"
 	// (requests in flight per replica).
 	Metric string
+	// Name is the run's name in results; default "hpa-ca". A sweep over
+	// targets names each run, e.g. "hpa-ca@0.5".
+	Name string
 	// Utilization sets the per-replica target as a share of a replica's
 	// capacity on the slowest slice it may land on: rps target =
 	// Utilization x concurrency / mean service time; inflight target =
@@ -51,7 +54,7 @@ func (o HPAOptions) withDefaults() HPAOptions {
 		o.Metric = "rps"
 	}
 	if o.Utilization <= 0 {
-		o.Utilization = 0.7
+		o.Utilization = defaultHPAUtilization
 	}
 	if o.SyncPeriod <= 0 {
 		o.SyncPeriod = 15 * time.Second
@@ -76,6 +79,10 @@ func (o HPAOptions) withDefaults() HPAOptions {
 	}
 	return o
 }
+
+// defaultHPAUtilization is the HPA target when none is given: 70% of a
+// replica's capacity, a common production setting.
+const defaultHPAUtilization = 0.7
 
 // NewHPACA returns the HPA + Cluster Autoscaler baseline factory.
 func NewHPACA(o HPAOptions) ControllerFactory {
@@ -106,7 +113,12 @@ type hpaca struct {
 	started  bool
 }
 
-func (h *hpaca) Name() string            { return "hpa-ca" }
+func (h *hpaca) Name() string {
+	if h.o.Name != "" {
+		return h.o.Name
+	}
+	return "hpa-ca"
+}
 func (h *hpaca) Interval() time.Duration { return 5 * time.Second }
 
 func (h *hpaca) Tick(ctx context.Context, now time.Time) error {

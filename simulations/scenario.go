@@ -38,6 +38,10 @@ type Scenario struct {
 	Seed      uint64             `json:"seed,omitempty"`
 	Mode      string             `json:"mode,omitempty"`
 	NoBound   bool               `json:"noBound,omitempty"`
+	// HPAUtilizations runs the hpa-ca baseline once per target (each
+	// named hpa-ca@<target>), so that HPA is compared at its best target
+	// and not only at its default 0.7.
+	HPAUtilizations []float64 `json:"hpaUtilizations,omitempty"`
 	// Expect are outcome checks beyond the golden file.
 	Expect []Expectation `json:"expect,omitempty"`
 
@@ -102,6 +106,11 @@ func ParseScenario(path string, data []byte) (*Scenario, error) {
 			problems = append(problems, fmt.Sprintf("unknown baseline %q (want hpa-ca or static)", b))
 		}
 	}
+	for _, u := range s.HPAUtilizations {
+		if !(u > 0 && u <= 1) {
+			problems = append(problems, fmt.Sprintf("hpaUtilizations: %v is outside (0, 1]", u))
+		}
+	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("scenario %s: %s", path, strings.Join(problems, "; "))
 	}
@@ -134,6 +143,19 @@ func Baseline(name string, hpa HPAOptions) (ControllerFactory, error) {
 		return NewStatic(0), nil
 	}
 	return nil, fmt.Errorf("unknown baseline %q (want hpa-ca or static)", name)
+}
+
+// hpaOptions are the HPA settings a baseline runs with: one per target of
+// HPAUtilizations for hpa-ca, else the defaults.
+func (s *Scenario) hpaOptions(baseline string) []HPAOptions {
+	if baseline != "hpa-ca" || len(s.HPAUtilizations) == 0 {
+		return []HPAOptions{{}}
+	}
+	out := make([]HPAOptions, 0, len(s.HPAUtilizations))
+	for _, u := range s.HPAUtilizations {
+		out = append(out, HPAOptions{Utilization: u, Name: fmt.Sprintf("hpa-ca@%g", u)})
+	}
+	return out
 }
 
 // Check returns the expectations the comparison misses, in words.
@@ -234,11 +256,13 @@ func (s *Scenario) Run(ctx context.Context) (*Comparison, error) {
 		cs = append(cs, Contender{PolicyName: filepath.Base(filepath.Clean(s.Policies[i])), Policy: p, Controller: NewHeadroom(scaler.Options{})})
 	}
 	for _, b := range s.Baselines {
-		f, err := Baseline(b, HPAOptions{})
-		if err != nil {
-			return nil, err
+		for _, h := range s.hpaOptions(b) {
+			f, err := Baseline(b, h)
+			if err != nil {
+				return nil, err
+			}
+			cs = append(cs, Contender{PolicyName: cs[0].PolicyName, Policy: pols[0], Controller: f})
 		}
-		cs = append(cs, Contender{PolicyName: cs[0].PolicyName, Policy: pols[0], Controller: f})
 	}
 	return Compare(ctx, CompareOptions{Contenders: cs, Workload: wl, Seed: s.Seed, Mode: mode, NoBound: s.NoBound})
 }
