@@ -138,8 +138,15 @@ func (c *Controller) nodeGroupTargets(pk packed, w *world, allData bool) targets
 }
 
 // startRelayouts starts a re-layout procedure for each node the packer
-// wants re-partitioned, as the disruption budgets allow.
+// wants re-partitioned, as the disruption windows and budgets allow. A
+// re-layout drains a node: it is voluntary disruption, which the policy
+// allows only while a window is open; outside one, demand the current
+// layouts cannot hold gets new nodes instead.
 func (c *Controller) startRelayouts(d *Decision, layouts map[string]catalog.MIGConfig, desired map[string]int, w *world, now time.Time) {
+	if len(layouts) > 0 && !c.policy.Cluster.Spec.Disruption.AllowedAt(now) {
+		d.NotDone = append(d.NotDone, fmt.Sprintf("%d re-layouts wait: no disruption window is open", len(layouts)))
+		return
+	}
 	for _, node := range sortedKeys(layouts) {
 		if _, busy := c.st.procs[node]; busy {
 			continue

@@ -614,3 +614,36 @@ func TestCorrectionIgnoresSaturatedWindows(t *testing.T) {
 		})
 	}
 }
+
+// A re-layout drains a node: voluntary disruption, which waits for a
+// disruption window like consolidation does (before, it started at any
+// time of day, so the binpack packer re-partitioned nodes all day).
+func TestMIGRelayoutWaitsForWindow(t *testing.T) {
+	w := world(16)
+	n2 := node("n2")
+	n2.MIGConfig = "all-1g.10gb"
+	w.State.Nodes = append(w.State.Nodes, n2)
+	w.Groups[0].Desired, w.Groups[0].Current = 2, 2
+	w.MIGPending = true
+	pol := testPolicy(testClass("a", 1, 40))
+	pol.Cluster.Spec.Disruption.Windows = []policies.Window{{Cron: "0 20 * * *", Duration: d(time.Hour)}} // t0 is 08:00
+	c := newController(t, w, pol, scaler.Options{})
+	for i := range 4 {
+		now := t0.Add(time.Duration(i) * 15 * time.Second)
+		setRate(w, "a", 2500, now)
+		dec := tick(t, c, now)
+		w.State.Deployments[0].Replicas = 16
+		if len(w.CallsTo("Cordon")) != 0 {
+			t.Fatalf("re-layout started outside the window: %v", dec)
+		}
+		if !strings.Contains(strings.Join(dec.NotDone, "\n"), "no disruption window is open") {
+			t.Fatalf("tick does not say the re-layout waits: %v", dec.NotDone)
+		}
+	}
+	evening := t0.Add(12 * time.Hour)
+	setRate(w, "a", 2500, evening)
+	tick(t, c, evening)
+	if got := w.CallsTo("Cordon"); len(got) != 1 || got[0].Args != "n2=true" {
+		t.Fatalf("inside the window: cordon calls %+v, want n2", got)
+	}
+}
