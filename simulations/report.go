@@ -3,7 +3,6 @@ package simulations
 import (
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -31,25 +30,15 @@ func WriteTable(w io.Writer, c *Comparison) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tpolicy\tmode\twithin SLO\tworst 5m\tmin below\tworst p95/SLO\ttimeouts\tdrops\tinterrupted\tcost $\t$/h\tvs bound\tGPU mem\trepart\tdrains\tspot int\t")
+	fmt.Fprintln(tw, "run\tpolicy\tmode\twithin SLO\tworst 5m\tmin below\tworst p95/SLO\t5m p95/SLO\ttimeouts\tdrops\tinterrupted\tcost $\t$/h\tvs bound\tGPU mem\trepart\tdrains\tspot int\t")
 	for i, r := range c.Runs {
-		worst, worst5, below := 0.0, 1.0, 0.0
-		var to, dr, in float64
-		for _, cl := range r.Classes {
-			if cl.SLOMs > 0 {
-				worst = math.Max(worst, cl.P95Ms/cl.SLOMs)
-			}
-			worst5, below = math.Min(worst5, cl.Worst5m), below+cl.MinutesBelow
-			to += cl.Timeouts
-			dr += cl.Drops
-			in += cl.Interrupted
-		}
+		s := summarize(r)
 		vs := "-"
 		if r.CostVsBound > 0 {
 			vs = fmt.Sprintf("%.2fx", r.CostVsBound)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f%%\t%.2f%%\t%.0f\t%.2f\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%s\t%.0f%%\t%d\t%d\t%d\t\n",
-			label(c, i), r.Policy, r.Mode, 100*r.Attainment, 100*worst5, below, worst, to, dr, in, r.Cost, r.CostPerHour, vs,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f%%\t%.2f%%\t%.0f\t%.2f\t%.2f\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%s\t%.0f%%\t%d\t%d\t%d\t\n",
+			label(c, i), r.Policy, r.Mode, 100*r.Attainment, 100*s.worst5, s.below, s.p95, s.p95w5, s.timeouts, s.drops, s.interrupted, r.Cost, r.CostPerHour, vs,
 			100*r.GPUMemoryUtilization, r.Repartitions, r.Drains, r.SpotInterruptions)
 	}
 	if err := tw.Flush(); err != nil {
