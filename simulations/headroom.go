@@ -32,8 +32,8 @@ type headroomCtrl struct {
 	// Failed counts actions the world refused; NotDone what a tick could
 	// not do, for the report.
 	failed int
+	start  time.Time // the run's, for the log's offsets
 	// log holds the last logTicks decisions, oldest overwritten first.
-	start   time.Time
 	log     [logTicks]scaler.Decision
 	logNext int
 }

@@ -194,8 +194,9 @@ func roundDuration(s string) string {
 // clairvoyant bound is a reference, not a contender.
 func ranked(c *Comparison, i int) bool { return c.Runs[i].Controller != "clairvoyant" }
 
-// column is one numeric column of a table: a value per row, its text, and
-// which way is better (+1 higher, -1 lower, 0 not ranked).
+// column is one column of the summary: a cell's text and the number it
+// shows per row, and which way is better (+1 higher, -1 lower, 0 not
+// ranked).
 type column struct {
 	head string
 	text []string
@@ -276,44 +277,37 @@ func (r *report) summary() {
 	for i := range c.Runs {
 		rank[i] = ranked(c, i)
 	}
-	col := func(head string, best int, f func(r *Result, s runSummary) (float64, string)) column {
+	col := func(head string, best int, f func(r *Result, s runSummary) string) column {
 		k := column{head: head, best: best}
 		for _, run := range c.Runs {
-			_, t := f(run, summarize(run))
+			t := f(run, summarize(run))
 			k.v, k.text = append(k.v, shown(t)), append(k.text, t)
 		}
 		return k
 	}
+	num := func(prec int, v float64) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	cols := []column{
-		col("within SLO", +1, func(r *Result, _ runSummary) (float64, string) { return r.Attainment, pct(r.Attainment, 3) }),
-		col("worst 5 min", +1, func(_ *Result, s runSummary) (float64, string) { return s.worst5, pct(s.worst5, 2) }),
-		col("minutes below", -1, func(_ *Result, s runSummary) (float64, string) { return s.below, fmt.Sprintf("%.0f", s.below) }),
-		col("p95 / SLO", -1, func(_ *Result, s runSummary) (float64, string) { return s.p95, fmt.Sprintf("%.2f", s.p95) }),
-		col("worst 5 min p95 / SLO", -1, func(_ *Result, s runSummary) (float64, string) { return s.p95w5, fmt.Sprintf("%.2f", s.p95w5) }),
-		col("timeouts", -1, func(_ *Result, s runSummary) (float64, string) { return s.timeouts, fmt.Sprintf("%.0f", s.timeouts) }),
-		col("drops", -1, func(_ *Result, s runSummary) (float64, string) { return s.drops, fmt.Sprintf("%.0f", s.drops) }),
-		col("interrupted", -1, func(_ *Result, s runSummary) (float64, string) {
-			return s.interrupted, fmt.Sprintf("%.0f", s.interrupted)
-		}),
-		col("cost $", -1, func(r *Result, _ runSummary) (float64, string) { return r.Cost, fmt.Sprintf("%.2f", r.Cost) }),
-		col("$/h", -1, func(r *Result, _ runSummary) (float64, string) {
-			return r.CostPerHour, fmt.Sprintf("%.2f", r.CostPerHour)
-		}),
-		col("vs bound", -1, func(r *Result, _ runSummary) (float64, string) {
+		col("within SLO", +1, func(r *Result, _ runSummary) string { return pct(r.Attainment, 3) }),
+		col("worst 5 min", +1, func(_ *Result, s runSummary) string { return pct(s.worst5, 2) }),
+		col("minutes below", -1, func(_ *Result, s runSummary) string { return num(0, s.below) }),
+		col("p95 / SLO", -1, func(_ *Result, s runSummary) string { return num(2, s.p95) }),
+		col("worst 5 min p95 / SLO", -1, func(_ *Result, s runSummary) string { return num(2, s.p95w5) }),
+		col("timeouts", -1, func(_ *Result, s runSummary) string { return num(0, s.timeouts) }),
+		col("drops", -1, func(_ *Result, s runSummary) string { return num(0, s.drops) }),
+		col("interrupted", -1, func(_ *Result, s runSummary) string { return num(0, s.interrupted) }),
+		col("cost $", -1, func(r *Result, _ runSummary) string { return num(2, r.Cost) }),
+		col("$/h", -1, func(r *Result, _ runSummary) string { return num(2, r.CostPerHour) }),
+		col("vs bound", -1, func(r *Result, _ runSummary) string {
 			if r.CostVsBound <= 0 {
-				return math.NaN(), "-"
+				return "-"
 			}
-			return r.CostVsBound, fmt.Sprintf("%.2fx", r.CostVsBound)
+			return num(2, r.CostVsBound) + "x"
 		}),
-		col("GPU memory used", +1, func(r *Result, _ runSummary) (float64, string) {
-			return r.GPUMemoryUtilization, fmt.Sprintf("%.0f%%", 100*r.GPUMemoryUtilization)
+		col("GPU memory used", +1, func(r *Result, _ runSummary) string { return num(0, 100*r.GPUMemoryUtilization) + "%" }),
+		col("re-partitions / drains / spot interruptions", 0, func(r *Result, _ runSummary) string {
+			return fmt.Sprintf("%d / %d / %d", r.Repartitions, r.Drains, r.SpotInterruptions)
 		}),
-		col("re-partitions / drains / spot interruptions", 0, func(r *Result, _ runSummary) (float64, string) {
-			return 0, fmt.Sprintf("%d / %d / %d", r.Repartitions, r.Drains, r.SpotInterruptions)
-		}),
-		col("incidents", -1, func(r *Result, _ runSummary) (float64, string) {
-			return float64(len(r.Incidents)), strconv.Itoa(len(r.Incidents))
-		}),
+		col("incidents", -1, func(r *Result, _ runSummary) string { return strconv.Itoa(len(r.Incidents)) }),
 	}
 	b.WriteString("<h2 id=\"summary\">Summary</h2>\n<table id=\"runs\"><thead><tr><th>run</th><th>policy</th><th>level</th>")
 	for _, k := range cols {
@@ -673,7 +667,7 @@ func (r *report) classCharts() {
 			idle = append(idle, cl.Class)
 			continue
 		}
-		fmt.Fprintf(b, "<h3>%s (SLO p%s %.0f ms)</h3>\n", esc(cl.Class), "95", cl.SLOMs)
+		fmt.Fprintf(b, "<h3>%s (SLO %.0f ms)</h3>\n", esc(cl.Class), cl.SLOMs)
 		sh := r.shade(cl.Class)
 		lat := chartSpec{ID: fmt.Sprintf("class-%d-latency", ci), Title: cl.Class + ": p95 latency against the SLO (ms)", Y: "ms", X: x, Shade: sh, Sync: true}
 		for i, run := range c.Runs {
