@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real components the integration tests run against:
-#   - from Debian's packages: Prometheus (scraped by router and trace tests)
-#     and etcd (etcd-server, for envtest);
+#   - from Debian's packages: Prometheus (scraped by router and trace tests),
+#     etcd (etcd-server, for envtest) and Chromium (the simulation report's
+#     browser test renders the HTML report in headless Chromium);
 #   - from the Go module proxy: kube-apiserver, built once by
 #     scripts/envtest-assets.sh into ${HEADROOM_CACHE:-$HOME/.cache/headroom}
 #     (about 10 minutes on 2 cores when the cache is cold, a second when warm);
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v etcd >/dev/null || need+=(etcd-server)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -40,6 +40,9 @@ type Comparison struct {
 	// LowerBound is the analytic cost floor of the first policy's fleet on
 	// this workload (see LowerBound); 0 with NoBound.
 	LowerBound float64 `json:"lowerBound,omitempty"`
+	// Calendar is the first policy's disruption windows and scheduled
+	// minimums over the workload, and the time zone the report shows.
+	Calendar Calendar `json:"calendar"`
 }
 
 // Compare runs every contender (and the bound) with the same seed, so all
@@ -50,6 +53,9 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 		cs = append(cs[:len(cs):len(cs)], Contender{PolicyName: cs[0].PolicyName, Policy: cs[0].Policy, Controller: NewClairvoyant(o.BoundTarget)})
 	}
 	cmp := &Comparison{Workload: o.Workload.Source, Start: o.Workload.Start, Duration: o.Workload.Duration.String(), Seed: o.Seed}
+	if len(cs) > 0 {
+		cmp.Calendar = CalendarOf(cs[0].Policy, o.Workload.Start, o.Workload.Duration)
+	}
 	for i, c := range cs {
 		var prog func(done, total time.Duration)
 		if o.Progress != nil {

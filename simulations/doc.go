@@ -26,6 +26,13 @@
 // static provisioning at peak (baselines.go, bounds.go), and the
 // clairvoyant bound (bounds.go), which knows the whole workload.
 //
+// Results (stats.go, incidents.go) hold per class the whole-run figures,
+// the worst 5-minute windows, and the incidents: each time a class fell
+// below its SLO, with the class at every scrape and, from a controller
+// that keeps a decision log (DecisionLogger), its decisions before it.
+// The HTML report (report_html.go, report.js) draws them with uPlot,
+// vendored in uplot/ and inlined, on the policy's calendar (calendar.go).
+//
 // Everything runs on virtual time from one seed: no wall clock, no
 // goroutines, one PCG stream per purpose, so the same seed gives
 // byte-identical results, and every controller sees the same requests with

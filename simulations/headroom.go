@@ -2,6 +2,7 @@ package simulations
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/headroom-dev/headroom/scaler"
@@ -20,7 +21,7 @@ func NewHeadroom(opts scaler.Options) ControllerFactory {
 		if err != nil {
 			return nil, err
 		}
-		return &headroomCtrl{c: c, interval: c.Interval(), bands: map[string][2]float64{}}, nil
+		return &headroomCtrl{c: c, interval: c.Interval(), bands: map[string][2]float64{}, start: env.Start}, nil
 	}
 }
 
@@ -31,7 +32,15 @@ type headroomCtrl struct {
 	// Failed counts actions the world refused; NotDone what a tick could
 	// not do, for the report.
 	failed int
+	start  time.Time // the run's, for the log's offsets
+	// log holds the last logTicks decisions, oldest overwritten first.
+	log     [logTicks]scaler.Decision
+	logNext int
 }
+
+// logTicks covers the decision lookback of an incident and a little more
+// at the default 15 s interval.
+const logTicks = 48
 
 func (h *headroomCtrl) Name() string            { return "headroom" }
 func (h *headroomCtrl) Interval() time.Duration { return h.interval }
@@ -44,7 +53,67 @@ func (h *headroomCtrl) Tick(ctx context.Context, now time.Time) error {
 		}
 	}
 	h.failed += d.Count("", scaler.StatusFailed)
+	h.log[h.logNext] = d
+	h.logNext = (h.logNext + 1) % logTicks
 	return err
+}
+
+// Decisions implements DecisionLogger from the last logTicks ticks: the
+// class's decision at each, the actions on the class and every action on
+// nodegroups and nodes, and what a tick could not do.
+func (h *headroomCtrl) Decisions(class string, from, to time.Time) []LoggedDecision {
+	var out []LoggedDecision
+	for k := range logTicks {
+		d := &h.log[(h.logNext+k)%logTicks]
+		if d.At.IsZero() || !d.At.After(from) || d.At.After(to) {
+			continue
+		}
+		at := d.At.Sub(h.start)
+		if cd, ok := d.Class(class); ok {
+			out = append(out, LoggedDecision{At: at, Kind: "class", Target: class, What: classWhat(cd),
+				Why: fmt.Sprintf("forecast %.2f req/s (upper %.2f, %s) %v ahead, planned %.2f, observed %.2f: %s",
+					cd.Forecast, cd.ForecastUp, cd.Method, cd.Horizon, cd.PlannedRate, cd.ObservedRate, cd.Reason)})
+		}
+		for _, a := range d.Actions {
+			if a.Target != class && !fleetAction(a.Kind) {
+				continue
+			}
+			what := fmt.Sprintf("%s %s", a.Kind, a.Target)
+			if a.From != "" || a.To != "" {
+				what += fmt.Sprintf(" %s -> %s", a.From, a.To)
+			}
+			why := a.Reason
+			if a.Error != "" {
+				why += " [" + a.Error + "]"
+			}
+			out = append(out, LoggedDecision{At: at, Kind: string(a.Kind), Target: a.Target, What: what, Why: why, Status: a.Status})
+		}
+		for _, nd := range d.NotDone {
+			out = append(out, LoggedDecision{At: at, Kind: "not-done", What: nd})
+		}
+	}
+	return out
+}
+
+func classWhat(cd scaler.ClassDecision) string {
+	if !cd.DataOK {
+		return fmt.Sprintf("held at %d: %s", cd.Current, cd.DataReason)
+	}
+	s := fmt.Sprintf("needed %d, desired %d (current %d, ready %d, floor %d)", cd.Needed, cd.Desired, cd.Current, cd.Ready, cd.Floor)
+	if cd.Panicking {
+		s += fmt.Sprintf(", panic mode: %d", cd.Panic)
+	}
+	return s
+}
+
+// fleetAction reports whether an action of this kind changes capacity of
+// every class (a nodegroup or a node), not just the one it names.
+func fleetAction(k scaler.ActionKind) bool {
+	switch k {
+	case scaler.ActScaleClass, scaler.ActSetResources, scaler.ActSetProfile:
+		return false
+	}
+	return true
 }
 
 // Band is the forecast (point and upper quantile) of the last tick.

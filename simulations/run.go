@@ -65,6 +65,9 @@ type Result struct {
 	TickErrors           int      `json:"tickErrors"`
 	FirstTickError       string   `json:"firstTickError,omitempty"`
 	Timeline             Timeline `json:"timeline"`
+	// Incidents are the times a class fell below its SLO, with the class
+	// at the scrape interval and the controller's decisions around them.
+	Incidents []Incident `json:"incidents,omitempty"`
 }
 
 // ClassResult is one class's service over the run.
@@ -87,6 +90,10 @@ type ClassResult struct {
 	Worst5m      float64       `json:"worst5m"`
 	Worst5mAt    time.Duration `json:"worst5mAt"`
 	MinutesBelow float64       `json:"minutesBelow"`
+	// Worst5mP95Ms is the highest p95 latency of a 5-minute window (the
+	// same windows), ending Worst5mP95At: a whole-run p95 hides a spike.
+	Worst5mP95Ms float64       `json:"worst5mP95Ms"`
+	Worst5mP95At time.Duration `json:"worst5mP95At"`
 }
 
 // CostLine is the cost of one nodegroup and capacity type.
@@ -143,6 +150,9 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	if b, ok := ctrl.(Bander); ok {
 		w.bander = b
+	}
+	if l, ok := ctrl.(DecisionLogger); ok {
+		w.stats.log = l
 	}
 	w.initial(ctrl, env)
 
@@ -323,7 +333,8 @@ func (w *World) finish(r *Result) {
 		cr := ClassResult{Class: w.classes[c].name, SLOMs: float64(w.classes[c].slo) / 1e6, Requests: round6(n),
 			WithinSLO: round6(a.within), Timeouts: round6(a.timeouts), Drops: round6(a.drops), Interrupted: round6(a.interrupted),
 			P50Ms: ms(a.lat.quantile(0.5)), P95Ms: ms(a.lat.quantile(0.95)), P99Ms: ms(a.lat.quantile(0.99)), Attainment: 1,
-			Worst5m: round6(a.worst5), Worst5mAt: time.Duration(a.worst5At), MinutesBelow: a.minutesBelow}
+			Worst5m: round6(a.worst5), Worst5mAt: time.Duration(a.worst5At), MinutesBelow: a.minutesBelow,
+			Worst5mP95Ms: ms(time.Duration(a.worst5P95)), Worst5mP95At: time.Duration(a.worst5P95At)}
 		if n > 0 {
 			cr.Attainment = round6(a.within / n)
 		}
@@ -360,6 +371,7 @@ func (w *World) finish(r *Result) {
 	r.Repartitions, r.Drains, r.Evictions = w.repartitions, w.drains, w.evictions
 	r.InterruptedPods, r.SpotInterruptions, r.SpotShortfalls = w.interruptedPods, w.spotInterruptions, w.shortfalls
 	r.Timeline = w.stats.timeline
+	r.Incidents = w.stats.closeAll(w)
 	for i := range r.Timeline.Points {
 		p := &r.Timeline.Points[i]
 		roundAll(p.Rate)

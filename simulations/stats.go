@@ -11,6 +11,8 @@ type scrapeRec struct {
 	arrivals, completed, errors float64
 	within                      float64
 	inflight                    float64 // sampled at the scrape
+	capacity                    float64 // req/s of the ready replicas at the scrape
+	replicas                    int     // ready replicas at the scrape
 	lat                         hist    // coarse, b=3
 }
 
@@ -26,11 +28,15 @@ type classAcc struct {
 	chLat                          hist
 	// incidents: tumbling 5-minute and 1-minute windows from the start
 	w5, w1         window
+	w5lat          hist    // latencies of the 5-minute window (coarse)
 	worst5         float64 // lowest share within SLO of a 5-minute window with requests
 	worst5At       int64   // its end
+	worst5P95      int64   // highest p95 of a 5-minute window, ns
+	worst5P95At    int64   // its end
 	minutesBelow   float64 // 1-minute windows below the class's target
 	target         float64 // the SLO's percentile / 100
 	scrapes5, scr1 int     // scrapes per window
+	open           *incidentAcc
 }
 
 // window accumulates finished requests over a run of scrapes.
@@ -54,6 +60,11 @@ type runStats struct {
 	scrapesInChart int
 	timeline       Timeline
 	scratch        hist
+	// incidents closed so far, and the fine points they hold
+	incidents []Incident
+	finePts   int
+	// log is the controller's decision log, nil when it keeps none.
+	log DecisionLogger
 }
 
 // ringLen bounds the longest window ClassStats answers: 40 scrapes (10
@@ -70,6 +81,7 @@ func newRunStats(w *World, chartEvery int) *runStats {
 		a.slo = w.classes[c].slo
 		a.cur.lat = newHist(3)
 		a.chLat = newHist(3)
+		a.w5lat = newHist(3)
 		a.ring = make([]scrapeRec, ringLen)
 		a.worst5, a.target = 1, w.classes[c].target
 		a.scrapes5 = max(int((5*time.Minute+w.opt.ScrapeInterval-1)/w.opt.ScrapeInterval), 1)
@@ -182,14 +194,16 @@ func (s *runStats) nodeCost(ng *ngInfo, hours float64) {
 func (s *runStats) scrapeNow(w *World, t int64) {
 	for c := range s.classes {
 		a := &s.classes[c]
-		inflight := float64(len(w.rq[c]))
+		inflight, capa := float64(len(w.rq[c])), 0.0
 		for _, pi := range w.ready[c] {
-			inflight += float64(w.pods[pi].outstanding())
+			pd := &w.pods[pi]
+			inflight += float64(pd.outstanding())
+			capa += float64(pd.conc) / w.classes[c].profiles[pd.prof].mean
 		}
 		if w.flow != nil {
 			inflight = w.flow.inflight[c]
 		}
-		a.cur.inflight = inflight
+		a.cur.inflight, a.cur.capacity, a.cur.replicas = inflight, capa, len(w.ready[c])
 		a.cur.at = t
 		slot := &a.ring[a.ringNext]
 		slot.lat, a.cur.lat = a.cur.lat, slot.lat
@@ -205,7 +219,8 @@ func (s *runStats) scrapeNow(w *World, t int64) {
 		a.chWithin += slot.within
 		a.chErr += slot.errors
 		a.chLat.merge(&slot.lat)
-		a.incidents(slot, t)
+		minute, below := a.incidents(slot, t)
+		s.follow(w, c, slot, t, minute, below)
 	}
 	// GPU memory: used by replicas on ready nodes over all GPU memory of
 	// ready GPU nodes.
@@ -231,26 +246,36 @@ func (s *runStats) scrapeNow(w *World, t int64) {
 }
 
 // incidents folds one scrape into the 5- and 1-minute windows: a whole-run
-// share can hide a 10-minute event, the worst window cannot.
-func (a *classAcc) incidents(r *scrapeRec, t int64) {
+// share or p95 can hide a 10-minute event, the worst window cannot. It
+// reports whether a 1-minute window ended with this scrape, and whether
+// that minute was below the class's target.
+func (a *classAcc) incidents(r *scrapeRec, t int64) (minute, below bool) {
 	n := r.completed + r.errors
 	for _, w := range []*window{&a.w5, &a.w1} {
 		w.n += n
 		w.within += r.within
 		w.scrapes++
 	}
+	a.w5lat.merge(&r.lat)
 	if a.w5.scrapes >= a.scrapes5 {
 		if a.w5.n > 0 && a.w5.within/a.w5.n < a.worst5 {
 			a.worst5, a.worst5At = a.w5.within/a.w5.n, t
 		}
+		if q := int64(a.w5lat.quantile(0.95)); q > a.worst5P95 {
+			a.worst5P95, a.worst5P95At = q, t
+		}
 		a.w5 = window{}
+		a.w5lat.reset()
 	}
 	if a.w1.scrapes >= a.scr1 {
-		if a.w1.n > 0 && a.w1.within/a.w1.n < a.target {
+		minute = true
+		below = a.w1.n > 0 && a.w1.within/a.w1.n < a.target
+		if below {
 			a.minutesBelow++
 		}
 		a.w1 = window{}
 	}
+	return minute, below
 }
 
 // recs returns the scrape records of class c with at in (now-window, now];
@@ -275,7 +300,9 @@ func (s *runStats) recs(c int, now, window int64, f func(*scrapeRec)) int {
 	return n
 }
 
-// Timeline is what the report charts: one point per chart step.
+// Timeline is what the report charts: one point per chart step (about 360
+// over the run: 56 minutes each over 14 days). Incidents keep their own
+// points at the scrape interval (Result.Incidents).
 type Timeline struct {
 	Step       time.Duration `json:"step"`
 	Classes    []string      `json:"classes"`
@@ -306,13 +333,9 @@ func (s *runStats) chartPoint(w *World, t int64) {
 	for c := range s.classes {
 		a := &s.classes[c]
 		p.Rate = append(p.Rate, a.chArr/dt)
-		capa := 0.0
-		for _, pi := range w.ready[c] {
-			pd := &w.pods[pi]
-			capa += float64(pd.conc) / w.classes[c].profiles[pd.prof].mean
-		}
-		p.Capacity = append(p.Capacity, capa)
-		p.Replicas = append(p.Replicas, len(w.ready[c]))
+		last := &a.ring[(a.ringNext-1+ringLen)%ringLen] // this scrape's
+		p.Capacity = append(p.Capacity, last.capacity)
+		p.Replicas = append(p.Replicas, last.replicas)
 		p.P95 = append(p.P95, float64(a.chLat.quantile(0.95))/1e6)
 		att := 1.0
 		if n := a.chDone + a.chErr; n > 0 {

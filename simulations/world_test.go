@@ -374,29 +374,3 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Errorf("content %q", b)
 	}
 }
-
-// The HTML report is self-contained: no external references.
-func TestHTMLSelfContained(t *testing.T) {
-	sc, err := LoadScenario("testdata/scenarios/reference-azure-conv.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Duration, sc.Baselines = "3m", nil
-	cmp, err := sc.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteHTML(&b, cmp); err != nil {
-		t.Fatal(err)
-	}
-	s := b.String()
-	for _, bad := range []string{"<script src", "<link", "http://", "https://"} {
-		if strings.Contains(strings.ReplaceAll(s, "http://www.w3.org/2000/svg", ""), bad) {
-			t.Errorf("report references %q", bad)
-		}
-	}
-	if n := strings.Count(s, "<svg"); n < 4 {
-		t.Errorf("%d charts, want at least 4", n)
-	}
-}

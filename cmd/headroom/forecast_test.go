@@ -36,8 +36,8 @@ func TestForecastSynthAndBacktest(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
-	if b, err := os.ReadFile(svg); err != nil || !bytes.HasPrefix(b, []byte("<svg")) {
-		t.Fatalf("plot: %v", err)
+	if b, err := os.ReadFile(svg); err != nil || !bytes.Contains(b, []byte("<svg")) || !bytes.Contains(b, []byte("s.csv: auto forecast 1h0m0s ahead")) {
+		t.Fatalf("plot: %v %.200q", err, b)
 	}
 	code, out, errs = runForecastCLI(t, "forecast", "backtest", "--trace", path, "--step", "30m", "--horizon", "1h", "--methods", "persistence", "-o", "json")
 	var rep struct {

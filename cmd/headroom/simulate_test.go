@@ -36,7 +36,7 @@ func TestSimulateTableJSONAndReport(t *testing.T) {
 		t.Errorf("stderr (no progress bar off a terminal): %q", errOut)
 	}
 	b, err := os.ReadFile(report)
-	if err != nil || !bytes.Contains(b, []byte("<svg")) {
+	if err != nil || !bytes.Contains(b, []byte(`<table id="runs">`)) {
 		t.Fatalf("report: %v", err)
 	}
 	code, out, errOut = runSimCLI(t, append(args[:len(args)-2], "-o", "json")...)
