@@ -147,6 +147,11 @@ func (c *Controller) startRelayouts(d *Decision, layouts map[string]catalog.MIGC
 		d.NotDone = append(d.NotDone, fmt.Sprintf("%d re-layouts wait: no disruption window is open", len(layouts)))
 		return
 	}
+	for node, at := range c.st.relaid {
+		if now.Sub(at) >= c.opts.ConsolidationPayback {
+			delete(c.st.relaid, node)
+		}
+	}
 	for _, node := range sortedKeys(layouts) {
 		if _, busy := c.st.procs[node]; busy {
 			continue
@@ -160,10 +165,18 @@ func (c *Controller) startRelayouts(d *Decision, layouts map[string]catalog.MIGC
 		if n == nil || n.DoNotDisrupt || !n.Ready {
 			continue // booting nodes get their layout once they join
 		}
+		if last, ok := c.st.relaid[node]; ok && now.Sub(last) < c.opts.ConsolidationPayback {
+			// A layout must serve long enough to pay for its drain; a plan
+			// that wants the node back within the payback window is
+			// chasing the last tick's demand.
+			d.NotDone = append(d.NotDone, fmt.Sprintf("re-layout of %s to %s held: re-laid out %v ago (hold %v)", node, to.Name, now.Sub(last).Round(time.Second), c.opts.ConsolidationPayback))
+			continue
+		}
 		if why := c.budgetBlocked(w.podsByNode[node], desired, d); why != "" {
 			d.NotDone = append(d.NotDone, fmt.Sprintf("re-layout of %s to %s held: %s", node, to.Name, why))
 			continue
 		}
+		c.st.relaid[node] = now
 		d.reserveEvictions(w.podsByNode[node])
 		c.st.procs[node] = &procedure{Kind: procRelayout, Node: node, NodeGroup: n.NodeGroup, MIG: to, Since: now,
 			Reason: fmt.Sprintf("MIG re-layout %q -> %q for pending demand", n.MIGConfig, to.Name)}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/headroom-dev/headroom/binpack/catalog"
 	"github.com/headroom-dev/headroom/policies"
 	"github.com/headroom-dev/headroom/scaler"
 	"github.com/headroom-dev/headroom/scaler/fake"
@@ -645,5 +646,48 @@ func TestMIGRelayoutWaitsForWindow(t *testing.T) {
 	tick(t, c, evening)
 	if got := w.CallsTo("Cordon"); len(got) != 1 || got[0].Args != "n2=true" {
 		t.Fatalf("inside the window: cordon calls %+v, want n2", got)
+	}
+}
+
+// flipPacker is the greedy packer with a re-layout of one node forced on
+// every tick, alternating between two configs: a plan that keeps
+// changing its mind.
+type flipPacker struct {
+	node string
+	n    *int
+}
+
+func (f flipPacker) Pack(req scaler.PackRequest) scaler.PackResult {
+	res := scaler.Greedy{}.Pack(req)
+	*f.n++
+	counts := map[string]int{"3g.40gb": 2}
+	if *f.n%2 == 0 {
+		counts = map[string]int{"1g.10gb": 7}
+	}
+	res.Layouts = map[string]catalog.MIGConfig{f.node: catalog.UniformMIG(counts)}
+	return res
+}
+
+// A node that was re-laid out is not re-laid out again within the payback
+// window, however often the plan asks.
+func TestRelayoutHysteresis(t *testing.T) {
+	w := world(16)
+	n2 := node("n2")
+	n2.MIGConfig = "all-1g.10gb"
+	w.State.Nodes = append(w.State.Nodes, n2)
+	w.Groups[0].Desired, w.Groups[0].Current = 2, 2
+	calls := 0
+	c := newController(t, w, testPolicy(testClass("a", 1, 40)), scaler.Options{Packer: flipPacker{node: "n2", n: &calls}})
+	for i := range 40 { // 10 minutes
+		now := t0.Add(time.Duration(i) * 15 * time.Second)
+		setRate(w, "a", 2500, now)
+		tick(t, c, now)
+		w.State.Deployments[0].Replicas = 16
+		for i := range w.State.Nodes {
+			w.State.Nodes[i].MIGState = "success" // the MIG manager is quick
+		}
+	}
+	if got := len(w.CallsTo("SetMIGConfig")); got != 1 {
+		t.Fatalf("%d re-layouts of n2 in 10 minutes, want 1", got)
 	}
 }

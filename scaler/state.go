@@ -11,6 +11,9 @@ type state struct {
 	classes map[string]*classState
 	procs   map[string]*procedure
 	backoff map[string]*backoff
+	// relaid is when each node's last re-layout started: a node is not
+	// re-laid out again within ConsolidationPayback (hysteresis).
+	relaid map[string]time.Time
 }
 
 type classState struct {
@@ -45,5 +48,5 @@ type backoff struct {
 }
 
 func newState() state {
-	return state{classes: map[string]*classState{}, procs: map[string]*procedure{}, backoff: map[string]*backoff{}}
+	return state{classes: map[string]*classState{}, procs: map[string]*procedure{}, backoff: map[string]*backoff{}, relaid: map[string]time.Time{}}
 }
