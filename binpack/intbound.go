@@ -32,8 +32,9 @@ import (
 //     the LP to at most gpn_g hi_g GPUs and pays at least lo_g nodes; its
 //     bound (steps 1 and 2 in the box) holds for every plan in the box. The
 //     box with the lowest bound is split at its fractional node count
-//     (n_g <= k, n_g >= k+1) until Options.BoundNodes boxes were bounded
-//     or the deadline passed. The bound is the lowest over the boxes left,
+//     (n_g <= k, n_g >= k+1) until Options.BoundNodes boxes were bounded,
+//     the boxes took half the LP bound's simplex pivots and
+//     boundPivotsExtra more, or the deadline passed. The bound is the lowest over the boxes left,
 //     and never above the plan found (the incumbent), which is feasible:
 //     boxes whose bound reaches it are dropped. A box with too few nodes
 //     for the demand bounds at or above the incumbent, so it goes.
@@ -47,11 +48,19 @@ const DefaultBoundNodes = 40
 
 // coverNodeLimit caps the branch and bound of one class's integer cover;
 // past it the class falls back to its LP value, still a bound.
-const coverNodeLimit = 4000
+const coverNodeLimit = 1000
+
+// boundPivotsExtra is the simplex pivots the branch and bound may take
+// beyond half those of the LP bound.
+const boundPivotsExtra = 1500
+
+// coverMaxReplicas is the most replicas (of its largest option) a class
+// may need for classCover to price it whole.
+const coverMaxReplicas = 64
 
 // latticeLimit caps the search of latticeRound; past it the bound is not
 // rounded.
-const latticeLimit = 20000
+const latticeLimit = 5000
 
 // box is a range of node counts per group, lo[g] <= n_g <= hi[g].
 type box struct {
@@ -83,9 +92,19 @@ type coverScratch struct {
 // Σ_{on-demand} cap_j y_j >= f D and Σ y_j >= max(minReplicas, 1), where
 // c_j is candidate j's slot (and memory) price. Exact by depth-first
 // branch and bound over the candidates in order of price per capacity,
-// each LP-bounded; ok is false when it stops at coverNodeLimit.
+// each LP-bounded; ok is false when it stops at coverNodeLimit or the
+// class needs more than coverMaxReplicas replicas.
 func (m *model) classCover(cm *classM, pi []float64, f float64, sc *coverScratch) (cost float64, ok bool) {
 	n := len(cm.cands)
+	maxCap := 0.0
+	for j := range cm.cands {
+		maxCap = math.Max(maxCap, cm.cands[j].cap)
+	}
+	if cm.demand/maxCap > coverMaxReplicas {
+		// Whole replicas change a large class's cost by less than one
+		// replica in coverMaxReplicas: the LP value stands.
+		return 0, false
+	}
 	sc.order = sc.order[:0]
 	sc.cost = slices.Grow(sc.cost[:0], n)[:n]
 	for j := range cm.cands {
@@ -95,8 +114,23 @@ func (m *model) classCover(cm *classM, pi []float64, f float64, sc *coverScratch
 			c += pi[cd.memRes] * cd.mem
 		}
 		sc.cost[j] = c
-		sc.order = append(sc.order, j)
 	}
+	// A candidate no cheaper, no larger and no more on-demand than another
+	// is never needed in a cheapest cover (the first of equals stays).
+	for j := range cm.cands {
+		dominated := false
+		for k := range cm.cands {
+			if k != j && sc.cost[k] <= sc.cost[j] && cm.cands[k].cap >= cm.cands[j].cap && (cm.cands[k].od || !cm.cands[j].od) &&
+				(k < j || sc.cost[k] < sc.cost[j] || cm.cands[k].cap > cm.cands[j].cap || cm.cands[k].od != cm.cands[j].od) {
+				dominated = true
+				break
+			}
+		}
+		if !dominated {
+			sc.order = append(sc.order, j)
+		}
+	}
+	n = len(sc.order)
 	slices.SortStableFunc(sc.order, func(a, b int) int {
 		return cmp.Compare(sc.cost[a]*cm.cands[a].invCap, sc.cost[b]*cm.cands[b].invCap)
 	})
@@ -178,6 +212,16 @@ func (m *model) classCover(cm *classM, pi []float64, f float64, sc *coverScratch
 	odNeed := 0.0
 	if f > 0 {
 		odNeed = f * cm.demand
+	}
+	if f == 0 && n > 0 {
+		// Without an on-demand share, whole replicas of the cheapest
+		// option per capacity that meet demand and count exactly are
+		// the LP's cover, so optimal.
+		j := sc.order[0]
+		k := max(want, int(math.Ceil(cm.demand/cm.cands[j].cap-1e-9)))
+		if c := float64(k) * sc.cost[j]; c <= math.Max(cm.demand*sc.sufRatio[0], float64(want)*sc.sufMin[0])*(1+1e-12) {
+			return c, true
+		}
 	}
 	rec(0, 0, cm.demand, odNeed, want)
 	if nodes > coverNodeLimit || math.IsInf(best, 1) {
@@ -272,7 +316,10 @@ func (m *model) proveBound(root boundResult, incumbent, target float64, opts Opt
 		}
 		rb.hi[g.idx] = max(hi, rb.lo[g.idx])
 	}
-	pivots := 0
+	// The boxes may take half the simplex pivots the LP bound took, and
+	// boundPivotsExtra more: small fleets, where the integrality is most
+	// of the gap, get every box; large ones a few.
+	pivots, budget := 0, root.pivots/2+boundPivotsExtra
 	expired := func() bool { return !opts.Deadline.IsZero() && !now().Before(opts.Deadline) }
 	evalBox := func(bx *box, warm []warmColumn) {
 		br := m.boundIn(bx, true, warm, target, incumbent, opts, now)
@@ -289,7 +336,7 @@ func (m *model) proveBound(root boundResult, incumbent, target float64, opts Opt
 	for evaluated := 1; len(open) > 0; {
 		slices.SortStableFunc(open, func(a, b *box) int { return cmp.Compare(a.lb, b.lb) })
 		bx := open[0]
-		if bx.lb >= incumbent-tol || evaluated >= opts.BoundNodes || expired() {
+		if bx.lb >= incumbent-tol || evaluated >= opts.BoundNodes || pivots > budget || expired() {
 			break
 		}
 		open = open[1:]

@@ -1,0 +1,354 @@
+package binpack
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/headroom-dev/headroom/binpack/catalog"
+)
+
+// bruteOptimum is the cheapest plan's cost by exhaustive search, found
+// without the model: every vector of node counts (min to max), cheapest
+// first; for each, every multiset of GPU layouts per group (the catalog's
+// maximal legal layouts and MIG off, counted per profile), and every
+// assignment of whole replicas of each class to the slots its options
+// allow. ok is false when no plan serves the demand. For tiny problems:
+// mig-dynamic, mig-fixed and whole nodegroups with a max size, no time
+// slicing.
+func bruteOptimum(t testing.TB, p *Problem) (cost float64, ok bool) {
+	cat := p.Catalog
+	if cat == nil {
+		cat = catalog.Default()
+	}
+	type grp struct {
+		price    float64
+		gpn      int
+		lo, hi   int
+		spot     bool
+		gpu      *catalog.GPU
+		patterns []map[string]int
+		ng       NodeGroup
+	}
+	var gs []grp
+	for _, ng := range p.NodeGroups {
+		it, _ := cat.Instance(ng.InstanceType)
+		gpu, _ := cat.GPU(it.GPU)
+		ct := ng.CapacityType
+		if ct == "" {
+			ct = OnDemand
+		}
+		price := ng.Price
+		if price == 0 {
+			price = it.Price(ct)
+		}
+		g := grp{price: price, gpn: it.GPUs, lo: ng.Min, hi: ng.Max, spot: ct == Spot, gpu: gpu, ng: ng}
+		switch ng.Mode {
+		case ModeMIGDynamic:
+			for _, l := range gpu.Layouts(true) {
+				g.patterns = append(g.patterns, l.Counts())
+			}
+			g.patterns = append(g.patterns, map[string]int{catalog.ProfileWhole: 1})
+		case ModeMIGFixed:
+			g.patterns = []map[string]int{ng.Layout.Counts()}
+		case ModeWhole, "":
+			g.patterns = []map[string]int{{catalog.ProfileWhole: 1}}
+		default:
+			t.Fatalf("bruteOptimum: mode %s not supported", ng.Mode)
+		}
+		gs = append(gs, g)
+	}
+	// Candidates of each class: (group, profile) pairs, as compile allows.
+	type cnd struct {
+		g       int
+		profile string
+		cap     float64
+		od      bool
+	}
+	type cls struct {
+		cands   []cnd
+		demand  float64
+		f       float64
+		want    int
+		hasCand bool
+	}
+	var cs []cls
+	for _, c := range p.Classes {
+		cl := cls{f: c.MinOnDemandFraction, want: c.MinReplicas}
+		if c.Spot == SpotNever {
+			cl.f = 1
+		}
+		if c.Rate > 0 {
+			cl.demand = c.Rate
+		} else {
+			cl.demand = float64(c.Replicas)
+		}
+		if cl.demand > 0 {
+			cl.want = max(cl.want, 1)
+		}
+		for _, o := range c.Options {
+			for gi, g := range gs {
+				prof, ok := g.gpu.Profile(o.Profile)
+				if g.gpu.Name != o.GPU || !ok || o.MemoryGiB > prof.UsableGiB || (g.spot && c.Spot == SpotNever) {
+					continue
+				}
+				in := false
+				for _, pt := range g.patterns {
+					in = in || pt[o.Profile] > 0
+				}
+				if !in {
+					continue
+				}
+				capacity := 1.0
+				if c.Rate > 0 {
+					capacity = o.Capacity
+				}
+				cl.cands = append(cl.cands, cnd{g: gi, profile: o.Profile, cap: capacity, od: !g.spot})
+			}
+		}
+		hasOD := false
+		for _, cd := range cl.cands {
+			hasOD = hasOD || cd.od
+		}
+		if !hasOD {
+			cl.f = 0
+		}
+		cs = append(cs, cl)
+	}
+	// supplies[g][n] are the distinct slot supplies of n nodes of group g.
+	key := func(m map[string]int) string {
+		ks := make([]string, 0, len(m))
+		for k, v := range m {
+			if v > 0 {
+				ks = append(ks, fmt.Sprintf("%s=%d", k, v))
+			}
+		}
+		slices.Sort(ks)
+		return strings.Join(ks, ",")
+	}
+	supplies := make([][][]map[string]int, len(gs))
+	for gi, g := range gs {
+		cur := []map[string]int{{}}
+		supplies[gi] = append(supplies[gi], cur)
+		for n := 1; n <= g.hi; n++ {
+			for range g.gpn {
+				seen := map[string]bool{}
+				var next []map[string]int
+				for _, s := range cur {
+					for _, pt := range g.patterns {
+						m := map[string]int{}
+						for k, v := range s {
+							m[k] = v
+						}
+						for k, v := range pt {
+							m[k] += v
+						}
+						if k := key(m); !seen[k] {
+							seen[k] = true
+							next = append(next, m)
+						}
+					}
+				}
+				cur = next
+			}
+			supplies[gi] = append(supplies[gi], cur)
+		}
+	}
+	// serve reports whether classes ci.. can be served from the supply left.
+	var serve func(ci int, left [][]int, slot func(g int, profile string) int) bool
+	serve = func(ci int, left [][]int, slot func(g int, profile string) int) bool {
+		if ci == len(cs) {
+			return true
+		}
+		cl := cs[ci]
+		if cl.demand == 0 && (cl.want == 0 || len(cl.cands) == 0) {
+			// As the model: a minimum without demand is ignored where
+			// nothing fits.
+			return serve(ci+1, left, slot)
+		}
+		var rec func(j int, got, od float64, n int) bool
+		rec = func(j int, got, od float64, n int) bool {
+			eps := 1e-9 * math.Max(1, cl.demand)
+			if got >= cl.demand-eps && od >= cl.f*cl.demand-eps && n >= cl.want {
+				return serve(ci+1, left, slot)
+			}
+			if j == len(cl.cands) {
+				return false
+			}
+			cd := cl.cands[j]
+			s := slot(cd.g, cd.profile)
+			for y := 0; y <= left[cd.g][s]; y++ {
+				left[cd.g][s] -= y
+				odY := od
+				if cd.od {
+					odY += float64(y) * cd.cap
+				}
+				ok := rec(j+1, got+float64(y)*cd.cap, odY, n+y)
+				left[cd.g][s] += y
+				if ok {
+					return true
+				}
+				if got+float64(y)*cd.cap >= cl.demand && n+y >= cl.want && (!cd.od || odY >= cl.f*cl.demand) {
+					break // more of this option is never needed
+				}
+			}
+			return false
+		}
+		return rec(0, 0, 0, 0)
+	}
+	profiles := []string{}
+	for _, g := range gs {
+		for _, pt := range g.patterns {
+			for k := range pt {
+				if !slices.Contains(profiles, k) {
+					profiles = append(profiles, k)
+				}
+			}
+		}
+	}
+	slot := func(g int, profile string) int { return slices.Index(profiles, profile) }
+	feasible := func(n []int) bool {
+		var rec func(gi int, left [][]int) bool
+		rec = func(gi int, left [][]int) bool {
+			if gi == len(gs) {
+				return serve(0, left, slot)
+			}
+			for _, s := range supplies[gi][n[gi]] {
+				row := make([]int, len(profiles))
+				for k, v := range s {
+					row[slices.Index(profiles, k)] = v
+				}
+				if rec(gi+1, append(left, row)) {
+					return true
+				}
+			}
+			return false
+		}
+		return rec(0, nil)
+	}
+	best := math.Inf(1)
+	n := make([]int, len(gs))
+	var walk func(gi int, c float64)
+	walk = func(gi int, c float64) {
+		if c >= best-1e-9 {
+			return
+		}
+		if gi == len(gs) {
+			if feasible(n) {
+				best = c
+			}
+			return
+		}
+		for k := gs[gi].lo; k <= gs[gi].hi; k++ {
+			n[gi] = k
+			walk(gi+1, c+float64(k)*gs[gi].price)
+		}
+	}
+	walk(0, 0)
+	return best, !math.IsInf(best, 1)
+}
+
+// tinyProblem draws a problem small enough for bruteOptimum: one or two
+// nodegroups of at most three nodes (1-GPU H100 nodes with MIG, a 4-GPU
+// L4 node used whole, or a spot H100 node), and one to three classes with
+// one to three options each, a rate or replica demand, a minimum, an
+// on-demand share or spot never, and now and then an option whose memory
+// does not fit.
+func tinyProblem(t *rapid.T) *Problem {
+	groups := []NodeGroup{
+		{Name: "h100", InstanceType: "p5.4xlarge", Mode: ModeMIGDynamic},
+		{Name: "l4x4", InstanceType: "g6.12xlarge", Mode: ModeWhole},
+		{Name: "h100-spot", InstanceType: "p5.4xlarge", CapacityType: Spot, Mode: ModeMIGDynamic, Price: 2.5},
+		{Name: "a100-fixed", InstanceType: "p4de.24xlarge", Mode: ModeMIGFixed, LayoutName: "all-3g",
+			Layout: catalog.Layout{{Profile: "3g.40gb", Start: 0}, {Profile: "3g.40gb", Start: 4}}},
+	}
+	p := &Problem{ChangeCost: 0.5}
+	picked := rapid.SliceOfNDistinct(rapid.IntRange(0, len(groups)-1), 1, 2, rapid.ID[int]).Draw(t, "groups")
+	for _, i := range picked {
+		g := groups[i]
+		g.Max = rapid.IntRange(1, 3).Draw(t, g.Name+"-max")
+		if g.Mode == ModeMIGFixed {
+			g.Max = 1 // 8 GPUs a node
+		}
+		g.Min = rapid.IntRange(0, 1).Draw(t, g.Name+"-min")
+		p.NodeGroups = append(p.NodeGroups, g)
+	}
+	options := []Option{
+		{GPU: "H100-80GB", Profile: "1g.10gb"}, {GPU: "H100-80GB", Profile: "2g.20gb"},
+		{GPU: "H100-80GB", Profile: "3g.40gb"}, {GPU: "H100-80GB", Profile: "7g.80gb"},
+		{GPU: "H100-80GB", Profile: catalog.ProfileWhole}, {GPU: "L4-24GB", Profile: catalog.ProfileWhole},
+		{GPU: "A100-80GB", Profile: "3g.40gb"},
+	}
+	nc := rapid.IntRange(1, 3).Draw(t, "classes")
+	for ci := range nc {
+		name := fmt.Sprintf("c%d", ci)
+		c := Class{Name: name}
+		if rapid.Bool().Draw(t, name+"-byRate") {
+			c.Rate = float64(rapid.IntRange(0, 240).Draw(t, name+"-rate"))
+		} else {
+			c.Replicas = rapid.IntRange(0, 5).Draw(t, name+"-replicas")
+		}
+		c.MinReplicas = rapid.IntRange(0, 2).Draw(t, name+"-min")
+		switch rapid.IntRange(0, 3).Draw(t, name+"-spot") {
+		case 0:
+			c.Spot = SpotNever
+		case 1:
+			c.MinOnDemandFraction = 0.5
+		}
+		for _, oi := range rapid.SliceOfNDistinct(rapid.IntRange(0, len(options)-1), 1, 3, rapid.ID[int]).Draw(t, name+"-options") {
+			o := options[oi]
+			o.Capacity = float64(rapid.IntRange(10, 120).Draw(t, fmt.Sprintf("%s-cap%d", name, oi)))
+			o.MemoryGiB = 5
+			if rapid.IntRange(0, 9).Draw(t, fmt.Sprintf("%s-big%d", name, oi)) == 0 {
+				o.MemoryGiB = 30 // fits 3g.40gb and up only
+			}
+			c.Options = append(c.Options, o)
+		}
+		p.Classes = append(p.Classes, c)
+	}
+	return p
+}
+
+// TestPropertyBoundNeverAboveOptimum: on many tiny random problems the
+// reported lower bound is at most the optimum found by exhaustive search,
+// and so is the integer-aware bound with a poor incumbent (twice the
+// optimum), which leaves its branch and bound nothing to lean on. The plan
+// itself costs at least the optimum (a check of the exhaustive search).
+func TestPropertyBoundNeverAboveOptimum(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		p := tinyProblem(rt)
+		opt, feasible := bruteOptimum(t, p)
+		plan, err := Solve(p)
+		if err != nil && !IsInfeasible(err) {
+			rt.Fatalf("solve: %v", err)
+		}
+		if !feasible {
+			if len(plan.Unplaced) == 0 {
+				rt.Fatalf("exhaustive search finds no plan, Solve placed everything at $%.3f/h: %+v %+v", plan.CostPerHour, p.Classes, p.NodeGroups)
+			}
+			return
+		}
+		if plan.LowerBound > opt+1e-6 {
+			rt.Fatalf("bound %.6f above the optimum %.6f (plan %.6f)", plan.LowerBound, opt, plan.CostPerHour)
+		}
+		if len(plan.Unplaced) > 0 {
+			return
+		}
+		if plan.CostPerHour < opt-1e-6 {
+			rt.Fatalf("plan $%.6f/h below the exhaustive optimum %.6f", plan.CostPerHour, opt)
+		}
+		m, err := compile(p)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		opts := p.Options.withDefaults()
+		root := m.bound(10*opt+1, opts, nil)
+		if lb := m.proveBound(root, 2*opt+1, 10*opt+1, opts, nil); lb > opt+1e-6 {
+			rt.Fatalf("integer bound %.6f with a poor incumbent above the optimum %.6f", lb, opt)
+		}
+	})
+}
