@@ -285,7 +285,7 @@ func (m *model) latticeRound(bx *box, v float64) float64 {
 	if steps > latticeLimit {
 		return v
 	}
-	return math.Max(best, v)
+	return best
 }
 
 // proveBound strengthens the LP bound root by whole replicas, whole nodes

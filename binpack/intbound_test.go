@@ -3,6 +3,7 @@ package binpack
 import (
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -70,11 +71,10 @@ func bruteOptimum(t testing.TB, p *Problem) (cost float64, ok bool) {
 		od      bool
 	}
 	type cls struct {
-		cands   []cnd
-		demand  float64
-		f       float64
-		want    int
-		hasCand bool
+		cands  []cnd
+		demand float64
+		f      float64
+		want   int
 	}
 	var cs []cls
 	for _, c := range p.Classes {
@@ -351,4 +351,191 @@ func TestPropertyBoundNeverAboveOptimum(t *testing.T) {
 			rt.Fatalf("integer bound %.6f with a poor incumbent above the optimum %.6f", lb, opt)
 		}
 	})
+}
+
+// TestClassCoverExact: the integer cover of a class at random prices equals
+// the cheapest cover found by trying every replica count, and is at least
+// the LP's fractional value.
+func TestClassCoverExact(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		p := &Problem{NodeGroups: []NodeGroup{
+			{Name: "od", InstanceType: "p5.48xlarge", Mode: ModeMIGDynamic},
+			{Name: "spot", InstanceType: "p5.48xlarge", Mode: ModeMIGDynamic, CapacityType: Spot},
+		}}
+		c := Class{Name: "c", MinReplicas: rapid.IntRange(0, 4).Draw(rt, "min")}
+		if rapid.Bool().Draw(rt, "od-share") {
+			c.MinOnDemandFraction = 0.5
+		}
+		c.Rate = float64(rapid.IntRange(0, 60).Draw(rt, "rate"))
+		// Two profiles on an on-demand and a spot group: four candidates.
+		for _, prof := range rapid.SliceOfNDistinct(rapid.SampledFrom([]string{"1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb"}), 1, 2, rapid.ID[string]).Draw(rt, "profiles") {
+			c.Options = append(c.Options, Option{GPU: "H100-80GB", Profile: prof, MemoryGiB: 5,
+				Capacity: float64(rapid.IntRange(5, 150).Draw(rt, prof+"-cap"))})
+		}
+		p.Classes = []Class{c}
+		m, err := compile(p)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		cm := m.classes[0]
+		pi := make([]float64, m.nres)
+		for r := range pi {
+			pi[r] = float64(rapid.IntRange(0, 20).Draw(rt, fmt.Sprintf("pi%d", r))) / 4
+		}
+		got, ok := m.classCover(cm, pi, cm.f, &coverScratch{})
+		if !ok {
+			rt.Fatalf("no cover for a class of at most 60 requests/s")
+		}
+		want := math.Inf(1)
+		counts := make([]int, len(cm.cands))
+		var rec func(j int)
+		rec = func(j int) {
+			if j == len(counts) {
+				total, od, n, cost := 0.0, 0.0, 0, 0.0
+				for k, y := range counts {
+					cd := cm.cands[k]
+					total += float64(y) * cd.cap
+					n += y
+					if cd.od {
+						od += float64(y) * cd.cap
+					}
+					cost += float64(y) * pi[cd.res]
+				}
+				need := cm.minRep
+				if cm.demand > 0 {
+					need = max(need, 1)
+				}
+				if total >= cm.demand-1e-9 && od >= cm.f*cm.demand-1e-9 && n >= need {
+					want = math.Min(want, cost)
+				}
+				return
+			}
+			// A cheapest cover needs no more of an option than covers
+			// the demand alone, plus the minimum count.
+			for y := 0; y <= int(math.Ceil(cm.demand/cm.cands[j].cap))+cm.minRep; y++ {
+				counts[j] = y
+				rec(j + 1)
+			}
+			counts[j] = 0
+		}
+		rec(0)
+		if math.IsInf(want, 1) {
+			return
+		}
+		if math.Abs(got-want) > 1e-9*math.Max(1, want) {
+			rt.Fatalf("classCover %.6f, exhaustive %.6f", got, want)
+		}
+	})
+}
+
+// TestLatticeRound: the rounded bound is the cheapest sum of whole nodes at
+// or above the value, within each group's range.
+func TestLatticeRound(t *testing.T) {
+	p := &Problem{NodeGroups: []NodeGroup{
+		{Name: "a", InstanceType: "p4de.24xlarge", Mode: ModeMIGDynamic, Price: 10},
+		{Name: "b", InstanceType: "p5.4xlarge", Mode: ModeMIGDynamic, Price: 3},
+	}}
+	m, err := compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		lo, hi []int
+		v      float64
+		want   float64
+	}{
+		{[]int{0, 0}, []int{3, 3}, 0, 0},
+		{[]int{0, 0}, []int{3, 3}, 1, 3},
+		{[]int{0, 0}, []int{3, 3}, 7, 9},     // 3 x 3
+		{[]int{0, 0}, []int{3, 3}, 11.5, 13}, // 10 + 3; 4 x 3 is past b's max
+		{[]int{2, 0}, []int{3, 3}, 11.5, 20}, // at least two a
+		{[]int{0, 0}, []int{0, 2}, 7, math.Inf(1)},
+		{[]int{0, 0}, []int{3, 3}, 39 + 1e-12, 39}, // float noise does not jump a node
+	}
+	for _, tc := range cases {
+		got := m.latticeRound(&box{lo: tc.lo, hi: tc.hi}, tc.v)
+		if got != tc.want && !(math.IsInf(got, 1) && math.IsInf(tc.want, 1)) {
+			t.Errorf("box %v..%v, v %v: got %v, want %v", tc.lo, tc.hi, tc.v, got, tc.want)
+		}
+	}
+}
+
+// migScenarios reads the six MIG packing scenarios of testdata/mig (11
+// vision and language models on A100-80GB, see the files' header) with a
+// catalog that also has a one-GPU A100 node, a100x1, so that each can be
+// planned per GPU as well as per 8-GPU p4de node.
+func migScenarios(t testing.TB, perGPU bool) []*Problem {
+	cat := catalog.Default().Clone()
+	if err := cat.AddInstance(catalog.InstanceType{Name: "a100x1", GPU: "A100-80GB", GPUs: 1, VCPU: 12, MemoryGiB: 144,
+		OnDemandPrice: 3.43, PriceSource: "a p4de.24xlarge's price per GPU", PriceDate: "2026-11"}); err != nil {
+		t.Fatal(err)
+	}
+	var out []*Problem
+	for i := 1; i <= 6; i++ {
+		name := fmt.Sprintf("testdata/mig/scenario-%d.yaml", i)
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := ParseProblem(name, data, cat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perGPU {
+			p.NodeGroups[0].InstanceType, p.NodeGroups[0].Max = "a100x1", 96
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestMIGScenariosProvedOptimal: on the six MIG scenarios the plans are
+// legal and the integer-aware bound proves them optimal (gap 0), per 8-GPU
+// node and per GPU, where the LP bound alone left gaps of 7% to 366%.
+func TestMIGScenariosProvedOptimal(t *testing.T) {
+	for _, perGPU := range []bool{false, true} {
+		for i, p := range migScenarios(t, perGPU) {
+			plan, err := Solve(p)
+			if err != nil {
+				t.Fatalf("scenario %d: %v", i+1, err)
+			}
+			if bad := checkPlan(p, plan); len(bad) > 0 {
+				t.Fatalf("scenario %d violates:\n%s", i+1, strings.Join(bad, "\n"))
+			}
+			m, _ := compile(p)
+			lp := m.bound(plan.CostPerHour, p.Options.withDefaults(), nil).value
+			if plan.Gap > 1e-6 {
+				t.Errorf("scenario %d (per GPU %v): gap %.4f (cost %.3f, bound %.3f, LP bound %.3f)", i+1, perGPU, plan.Gap, plan.CostPerHour, plan.LowerBound, lp)
+			}
+			if lp > plan.CostPerHour*0.95 {
+				t.Errorf("scenario %d (per GPU %v): LP bound %.3f already within 5%% of %.3f: the scenario tests nothing", i+1, perGPU, lp, plan.CostPerHour)
+			}
+		}
+	}
+}
+
+// TestReferenceProblemProvedOptimal: testdata/problem.yaml plans at
+// $87.089/h, and that is the optimum: the LP bound said $37.55/h (a 132%
+// gap); whole nodes and replicas prove the plan.
+func TestReferenceProblemProvedOptimal(t *testing.T) {
+	data, err := os.ReadFile("testdata/problem.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParseProblem("problem.yaml", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Solve(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Gap > 1e-6 || math.Abs(plan.LowerBound-87.089) > 1e-6 {
+		t.Errorf("cost %.3f, bound %.3f, gap %.4f: want the plan proved optimal", plan.CostPerHour, plan.LowerBound, plan.Gap)
+	}
+	// Off, the bound is the LP's again.
+	p.Options.BoundNodes = -1
+	if lp, _ := Solve(p); lp.LowerBound > 40 {
+		t.Errorf("BoundNodes -1: bound %.3f, want the LP bound (about 37.55)", lp.LowerBound)
+	}
 }

@@ -176,6 +176,10 @@ func classFromPolicy(pol *policies.Policy, mc *policies.ModelClass, cd binpack.C
 		capacity, ok, why := replicaCapacity(mc, o.Profile, cd)
 		if !ok {
 			notes = append(notes, why)
+			if noFit(o.Profile, cd) {
+				// Profiling says so: the plan's reasons say it too.
+				c.Notes = append(c.Notes, why)
+			}
 			continue
 		}
 		for _, g := range o.NodeGroups {
@@ -194,6 +198,13 @@ func classFromPolicy(pol *policies.Policy, mc *policies.ModelClass, cd binpack.C
 		}
 	}
 	return c, nil
+}
+
+// noFit reports whether the demand marks the service profile fits: false.
+func noFit(pr *policies.ServiceProfile, cd binpack.ClassDemand) bool {
+	return slices.ContainsFunc(cd.Capacity, func(r binpack.CapacityRecord) bool {
+		return r.GPU == pr.GPU && r.Profile == pr.Profile && r.NoFit()
+	})
 }
 
 // replicaMemory is the GPU memory one replica needs on a service profile:
