@@ -127,7 +127,12 @@ func (m *model) eval(pi []float64, st *evalState) (lp, strong float64) {
 		if ib < 0 {
 			f = 0 // no on-demand option: the plan will report it; the bound drops the row
 		}
-		v := cm.demand * ((1-f)*a + f*b)
+		// With f = 0, b may be +Inf (no on-demand option), and 0 x Inf
+		// is NaN: the bound was then lost.
+		v := cm.demand * a
+		if f > 0 {
+			v = cm.demand * ((1-f)*a + f*b)
+		}
 		lp += v
 		st.choice[ci] = [2]int{ia, ib}
 		iv := math.Max(v, float64(max(cm.minRep, 1))*minCost)
@@ -179,6 +184,15 @@ func (m *model) eval(pi []float64, st *evalState) (lp, strong float64) {
 		}
 	}
 	return lp, strong
+}
+
+// lagrangian is L(π) over the plans in box bx (nil: the groups' sizes),
+// with whole replicas when integer: a proven bound for any π >= 0.
+func (m *model) lagrangian(bx *box, pi []float64, integer bool) float64 {
+	st := &evalState{grad: make([]float64, m.nres), use: make([]float64, m.nres), choice: make([][2]int, len(m.classes)),
+		integer: integer, ibox: bx}
+	_, strong := m.eval(pi, st)
+	return strong
 }
 
 func (m *model) addUsage(grad []float64, cd *cand, replicas float64) {

@@ -33,7 +33,7 @@ import (
 //     bound (steps 1 and 2 in the box) holds for every plan in the box. The
 //     box with the lowest bound is split at its fractional node count
 //     (n_g <= k, n_g >= k+1) until Options.BoundNodes boxes were bounded,
-//     the boxes took half the LP bound's simplex pivots and
+//     the boxes took an eighth of the LP bound's simplex pivots and
 //     boundPivotsExtra more, or the deadline passed. The bound is the lowest over the boxes left,
 //     and never above the plan found (the incumbent), which is feasible:
 //     boxes whose bound reaches it are dropped. A box with too few nodes
@@ -51,8 +51,8 @@ const DefaultBoundNodes = 40
 const coverNodeLimit = 1000
 
 // boundPivotsExtra is the simplex pivots the branch and bound may take
-// beyond half those of the LP bound.
-const boundPivotsExtra = 1500
+// beyond an eighth of those of the LP bound.
+const boundPivotsExtra = 500
 
 // coverMaxReplicas is the most replicas (of its largest option) a class
 // may need for classCover to price it whole.
@@ -235,6 +235,9 @@ func (m *model) classCover(cm *classM, pi []float64, f float64, sc *coverScratch
 // a sum, and at least v), +Inf when none is, or v itself when the search
 // passes latticeLimit.
 func (m *model) latticeRound(bx *box, v float64) float64 {
+	if math.IsNaN(v) {
+		return math.Inf(-1) // no bound (a NaN would round to +Inf)
+	}
 	tol := 1e-9 * math.Max(1, math.Abs(v))
 	base, top := 0.0, 0.0
 	var gs []*group
@@ -316,10 +319,13 @@ func (m *model) proveBound(root boundResult, incumbent, target float64, opts Opt
 		}
 		rb.hi[g.idx] = max(hi, rb.lo[g.idx])
 	}
-	// The boxes may take half the simplex pivots the LP bound took, and
-	// boundPivotsExtra more: small fleets, where the integrality is most
-	// of the gap, get every box; large ones a few.
-	pivots, budget := 0, root.pivots/2+boundPivotsExtra
+	// The boxes may take an eighth of the simplex pivots the LP bound
+	// took, and boundPivotsExtra more: small fleets, where integrality is
+	// most of the gap, get every box (the six MIG scenarios and
+	// problem.yaml take under 250 pivots); large ones, where a box's
+	// master alone takes hundreds of pivots and whole nodes matter
+	// little, one or two.
+	pivots, budget := 0, root.pivots/8+boundPivotsExtra
 	expired := func() bool { return !opts.Deadline.IsZero() && !now().Before(opts.Deadline) }
 	evalBox := func(bx *box, warm []warmColumn) {
 		br := m.boundIn(bx, true, warm, target, incumbent, opts, now)
@@ -329,11 +335,13 @@ func (m *model) proveBound(root boundResult, incumbent, target float64, opts Opt
 	if expired() {
 		return math.Min(root.value, incumbent)
 	}
-	evalBox(rb, root.warm)
-	rb.lb = math.Max(rb.lb, m.latticeRound(rb, root.value))
+	// The root box is the LP's own, less the sizes the incumbent rules
+	// out: its prices need no new run, only whole replicas and nodes.
+	rb.lb = m.latticeRound(rb, math.Max(root.value, m.lagrangian(rb, root.pi, true)))
+	rb.gpus, rb.warm = root.gpus, root.warm
 	open := []*box{rb}
 	leaves := math.Inf(1)
-	for evaluated := 1; len(open) > 0; {
+	for evaluated := 0; len(open) > 0; {
 		slices.SortStableFunc(open, func(a, b *box) int { return cmp.Compare(a.lb, b.lb) })
 		bx := open[0]
 		if bx.lb >= incumbent-tol || evaluated >= opts.BoundNodes || pivots > budget || expired() {
@@ -349,9 +357,13 @@ func (m *model) proveBound(root boundResult, incumbent, target float64, opts Opt
 		right := &box{lo: slices.Clone(bx.lo), hi: slices.Clone(bx.hi)}
 		left.hi[g], right.lo[g] = k, k+1
 		for _, child := range []*box{left, right} {
-			evalBox(child, bx.warm)
-			evaluated++
-			// A child is a subset of its parent: the parent's bound holds.
+			// A child is a subset of its parent: the parent's bound
+			// holds, and stands alone once the budget is spent (the
+			// search then stops before it would split the child).
+			if pivots <= budget {
+				evalBox(child, bx.warm)
+				evaluated++
+			}
 			child.lb = math.Max(child.lb, bx.lb)
 			if child.lb < incumbent-tol {
 				open = append(open, child)

@@ -539,3 +539,23 @@ func TestReferenceProblemProvedOptimal(t *testing.T) {
 		t.Errorf("BoundNodes -1: bound %.3f, want the LP bound (about 37.55)", lp.LowerBound)
 	}
 }
+
+// TestBoundOnDemandShareWithoutOnDemand: a class with an on-demand share
+// but only spot options used to make the LP bound NaN (0 x Inf), and so 0
+// (the property test found it); now the bound drops the share's row, and
+// for a minimum of one replica without demand, proves the one spot node.
+func TestBoundOnDemandShareWithoutOnDemand(t *testing.T) {
+	p := &Problem{NodeGroups: []NodeGroup{{Name: "spot", InstanceType: "p5.4xlarge", CapacityType: Spot, Mode: ModeMIGDynamic, Price: 2.5, Max: 1}},
+		Classes: []Class{{Name: "c", MinReplicas: 1, MinOnDemandFraction: 0.5, Options: []Option{{GPU: "H100-80GB", Profile: "3g.40gb", Capacity: 10, MemoryGiB: 5}}}}}
+	m, err := compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root := m.bound(10, p.Options.withDefaults(), nil); math.IsNaN(root.lp) || root.value < 1.25-1e-9 {
+		t.Errorf("LP bound: lp %v, value %v; want a 3g.40gb slot, 1.25", root.lp, root.value)
+	}
+	plan, _ := Solve(p)
+	if plan.LowerBound != 2.5 {
+		t.Errorf("bound %v, want 2.5 (one spot node)", plan.LowerBound)
+	}
+}
