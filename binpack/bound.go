@@ -262,14 +262,29 @@ func (m *model) project(g *group, pi []float64) {
 // (then the master's value is the LP optimum), after Options.
 // BoundIterations rounds, or at the deadline.
 func (m *model) bound(target float64, opts Options, now func() time.Time) boundResult {
-	return m.boundIn(nil, false, nil, target, math.Inf(1), opts, now)
+	return m.boundIn(boundRun{cutoff: math.Inf(1)}, target, opts, now)
 }
 
-// boundIn is bound over the plans whose node counts lie in bx (nil: the
-// groups' own sizes), with every class's replicas whole when integer
-// (see intbound.go), starting from the columns warm of an earlier run. It
-// stops early once the proven bound reaches cutoff.
-func (m *model) boundIn(bx *box, integer bool, warm []warmColumn, target, cutoff float64, opts Options, now func() time.Time) boundResult {
+// boundRun says what boundIn bounds and how far it goes.
+type boundRun struct {
+	// box restricts the plans to its node counts (nil: the groups' own
+	// sizes).
+	box *box
+	// integer prices every class's replicas whole at the end (see
+	// intbound.go).
+	integer bool
+	// warm are the columns of an earlier run to start from.
+	warm []warmColumn
+	// cutoff stops the run once the proven bound reaches it.
+	cutoff float64
+	// maxPivots, when positive, stops it after that many simplex pivots.
+	maxPivots int
+}
+
+// boundIn is bound as run says. Stopped early, its value is still proven:
+// L(π) at the best prices seen.
+func (m *model) boundIn(run boundRun, target float64, opts Options, now func() time.Time) boundResult {
+	bx, integer, warm, cutoff := run.box, run.integer, run.warm, run.cutoff
 	st := &evalState{grad: make([]float64, m.nres), use: make([]float64, m.nres), choice: make([][2]int, len(m.classes)),
 		integer: integer, ibox: bx}
 	res := boundResult{value: math.Inf(-1), lp: math.Inf(-1), alloc: make([][]float64, len(m.classes)), gpus: make([]float64, len(m.groups))}
@@ -359,7 +374,11 @@ func (m *model) boundIn(bx *box, integer bool, warm []warmColumn, target, cutoff
 			a[conv+w.block] = 1
 			cols = append(cols, column{j: t.addColumn(a, 0), block: w.block, choice: w.choice, use: w.use})
 		}
-		if t.solve(20 * rows) {
+		n := 20 * rows
+		if run.maxPivots > 0 {
+			n = min(n, run.maxPivots)
+		}
+		if t.solve(n) {
 			y := t.duals()
 			for r := 0; r < m.nres; r++ {
 				pi[r] = math.Max(0, -y[r])
@@ -396,7 +415,14 @@ func (m *model) boundIn(bx *box, integer bool, warm []warmColumn, target, cutoff
 		if res.value >= cutoff || !opts.Deadline.IsZero() && !now().Before(opts.Deadline) {
 			break
 		}
-		if !t.solve(20 * rows) {
+		n := 20 * rows
+		if run.maxPivots > 0 {
+			if t.pivots >= run.maxPivots {
+				break
+			}
+			n = min(n, run.maxPivots-t.pivots)
+		}
+		if !t.solve(n) {
 			break
 		}
 		y := t.duals()

@@ -58,6 +58,10 @@ const boundPivotsExtra = 500
 // may need for classCover to price it whole.
 const coverMaxReplicas = 64
 
+// boxPivotsMin is the fewest simplex pivots a box of the branch and bound
+// gets, whatever is left of the budget.
+const boxPivotsMin = 100
+
 // latticeLimit caps the search of latticeRound; past it the bound is not
 // rounded.
 const latticeLimit = 5000
@@ -328,7 +332,10 @@ func (m *model) proveBound(root boundResult, incumbent, target float64, opts Opt
 	pivots, budget := 0, root.pivots/8+boundPivotsExtra
 	expired := func() bool { return !opts.Deadline.IsZero() && !now().Before(opts.Deadline) }
 	evalBox := func(bx *box, warm []warmColumn) {
-		br := m.boundIn(bx, true, warm, target, incumbent, opts, now)
+		// Each box may spend what is left of the budget, at least
+		// boxPivotsMin: a box cut short still bounds (its parent's bound
+		// holds in it too).
+		br := m.boundIn(boundRun{box: bx, integer: true, warm: warm, cutoff: incumbent, maxPivots: max(budget-pivots, boxPivotsMin)}, target, opts, now)
 		bx.lb, bx.gpus, bx.warm = m.latticeRound(bx, br.value), br.gpus, br.warm
 		pivots += br.pivots
 	}
