@@ -431,12 +431,10 @@ func (m *model) boundIn(run boundRun, target float64, opts Options, now func() t
 		}
 	}
 	if integer {
-		// Whole replicas at the best prices and the last ones.
+		// Whole replicas, at the best prices.
 		st.integer = true
-		for _, p := range [][]float64{res.pi, pi} {
-			if _, strong := m.eval(p, st); strong > res.value {
-				res.value = strong
-			}
+		if _, strong := m.eval(res.pi, st); strong > res.value {
+			res.value = strong
 		}
 	}
 	// Primal recovery: the master's weights on the class columns mix the

@@ -10,34 +10,36 @@ import (
 // The integer-aware bound.
 //
 // The LP of bound.go relaxes two things a plan cannot: a class's replicas
-// come whole, and so do nodes (8 GPUs of a p4de.24xlarge are paid together).
-// On a small fleet that is most of the gap: eleven models that need 9.2
-// GPUs' worth of slices in the LP may need 11 GPUs in whole replicas, and
-// the plan pays for 16 (two nodes) against a bound of 9.2 GPUs. proveBound
-// closes it in three steps, each a proven bound on its own:
+// come whole, and so do nodes (the 8 GPUs of a p4de.24xlarge are paid
+// together). On a small fleet that is most of the gap. Worked example, MIG
+// scenario 2 (testdata/mig): the LP bound is $27.433/h, a hair under one
+// p4de node ($27.447/h); whole replicas lift it past one node, whole nodes
+// round it up to two ($54.894/h), which is what the plan costs: it is
+// proved optimal, where the LP bound alone showed a 100% gap. proveBound
+// takes three steps, each a proven bound on its own:
 //
-//  1. Whole replicas: the Lagrangian subproblem of each class becomes an
-//     integer covering problem, min Σ_o π_o y_o over whole y with
-//     Σ cap_o y_o >= D, Σ_{on-demand} cap_o y_o >= f D, Σ y_o >= minReplicas
-//     (classCover, exact by a small branch and bound). For every π >= 0
-//     the sum over classes and groups is a lower bound on every plan, and
-//     column generation over these integer columns raises it to the
-//     Lagrangian dual, the LP over the convex hull of each class's whole
-//     covers (Geoffrion 1974), which is at least the LP.
+//  1. Whole replicas: at the LP's slot prices π, each class's part of the
+//     Lagrangian L(π) becomes an integer covering problem, min Σ_o π_o y_o
+//     over whole y with Σ cap_o y_o >= D, Σ_{on-demand} cap_o y_o >= f D
+//     and Σ y_o >= minReplicas (classCover, exact by a small branch and
+//     bound). Every plan's replicas are such a cover, so for any π >= 0
+//     the sum over classes and groups is still at most every plan's cost
+//     (weak duality), and at least the LP's L(π).
 //  2. Whole nodes: every plan costs Σ_g nodePrice_g n_g for whole n_g, so a
 //     bound v rounds up to the cheapest such sum that is >= v
-//     (latticeRound). One group of p4de nodes and v = 9.2 GPUs' worth
-//     round to two nodes.
+//     (latticeRound).
 //  3. Branch and bound on node counts: a box lo_g <= n_g <= hi_g restricts
 //     the LP to at most gpn_g hi_g GPUs and pays at least lo_g nodes; its
-//     bound (steps 1 and 2 in the box) holds for every plan in the box. The
-//     box with the lowest bound is split at its fractional node count
-//     (n_g <= k, n_g >= k+1) until Options.BoundNodes boxes were bounded,
-//     the boxes took an eighth of the LP bound's simplex pivots and
-//     boundPivotsExtra more, or the deadline passed. The bound is the lowest over the boxes left,
-//     and never above the plan found (the incumbent), which is feasible:
-//     boxes whose bound reaches it are dropped. A box with too few nodes
-//     for the demand bounds at or above the incumbent, so it goes.
+//     bound (column generation in the box, then steps 1 and 2) holds for
+//     every plan in the box. The box with the lowest bound is split at its
+//     fractional node count (n_g <= k, n_g >= k+1) until Options.
+//     BoundNodes boxes were bounded, the boxes took an eighth of the LP
+//     bound's simplex pivots and boundPivotsExtra more, or the deadline
+//     passed. The bound is the lowest over the boxes left, and never above
+//     the plan found (the incumbent), which is feasible: boxes whose bound
+//     reaches it are dropped, and the incumbent caps each group's nodes (a
+//     cheaper plan cannot pay for more). A box with too few nodes for the
+//     demand bounds at or above the incumbent, so it goes.
 //
 // All three use only the incumbent's cost, never its structure, so the
 // bound stays proven whatever plan the heuristics found.
