@@ -149,3 +149,37 @@ func BenchmarkBound(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSolveMIG solves the six MIG scenarios of testdata/mig (11
+// models on A100-80GB) per 8-GPU p4de node and per GPU, and reports the
+// gap to the integer-aware bound (gap%) and to the LP bound alone
+// (lp-gap%), what the plans reported before the bound knew that nodes and
+// replicas come whole.
+func BenchmarkSolveMIG(b *testing.B) {
+	for _, perGPU := range []bool{false, true} {
+		for i, p := range migScenarios(b, perGPU) {
+			unit := "node"
+			if perGPU {
+				unit = "gpu"
+			}
+			b.Run(fmt.Sprintf("scenario=%d/per=%s", i+1, unit), func(b *testing.B) {
+				var plan *Plan
+				var err error
+				cpu0 := cpuTime()
+				for range b.N {
+					if plan, err = Solve(p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+				m, _ := compile(p)
+				lp := m.bound(plan.CostPerHour, p.Options.withDefaults(), nil).value
+				b.ReportMetric(plan.Gap*100, "gap%")
+				b.ReportMetric((plan.CostPerHour-lp)/lp*100, "lp-gap%")
+				b.ReportMetric(float64(plan.GPUs), "GPUs")
+				b.ReportMetric(plan.CostPerHour, "$/h")
+			})
+		}
+	}
+}

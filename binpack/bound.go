@@ -2,6 +2,7 @@ package binpack
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -55,6 +56,20 @@ type boundResult struct {
 	// column generation converged, above it otherwise.
 	master float64
 	pivots int
+	// gpus[g] is the GPUs of group g in the master's solution (a primal
+	// estimate, for branching).
+	gpus []float64
+	// warm are the class columns the master's solution uses, to start
+	// another run from.
+	warm []warmColumn
+}
+
+// warmColumn is a class column of the master: the slot use of one block's
+// choices.
+type warmColumn struct {
+	block  int
+	use    []float64
+	choice [][2]int
 }
 
 // evalState is scratch space for evaluating L(π).
@@ -64,6 +79,12 @@ type evalState struct {
 	// blockUse is use split by block of classes (class index mod blocks).
 	blockUse [][]float64
 	choice   [][2]int // per class: cheapest candidate, cheapest on-demand
+	// integer, when set, prices every class in the bound by its cheapest
+	// cover by whole replicas (classCover) rather than the LP's fractional
+	// one; ibox, when set, replaces the groups' sizes (see box).
+	integer bool
+	cover   coverScratch
+	ibox    *box
 }
 
 // eval returns the LP Lagrangian, its integer-strengthened value, and
@@ -106,10 +127,21 @@ func (m *model) eval(pi []float64, st *evalState) (lp, strong float64) {
 		if ib < 0 {
 			f = 0 // no on-demand option: the plan will report it; the bound drops the row
 		}
-		v := cm.demand * ((1-f)*a + f*b)
+		// With f = 0, b may be +Inf (no on-demand option), and 0 x Inf
+		// is NaN: the bound was then lost.
+		v := cm.demand * a
+		if f > 0 {
+			v = cm.demand * ((1-f)*a + f*b)
+		}
 		lp += v
-		strong += math.Max(v, float64(max(cm.minRep, 1))*minCost)
 		st.choice[ci] = [2]int{ia, ib}
+		iv := math.Max(v, float64(max(cm.minRep, 1))*minCost)
+		if st.integer {
+			if c, ok := m.classCover(cm, pi, f, &st.cover); ok {
+				iv = math.Max(iv, c)
+			}
+		}
+		strong += iv
 		if ia >= 0 && 1-f > 0 {
 			m.addUsage(st.grad, &cm.cands[ia], cm.demand*(1-f)/cm.cands[ia].cap)
 			m.addUsage(st.use, &cm.cands[ia], cm.demand*(1-f)/cm.cands[ia].cap)
@@ -134,9 +166,10 @@ func (m *model) eval(pi []float64, st *evalState) (lp, strong float64) {
 			}
 		}
 		rc := g.gpuPrice - best
-		n := g.minGPUs
+		lo, hi, _ := m.gpuRange(st.ibox, g)
+		n := lo
 		if rc < 0 {
-			n = m.gpuCap(g)
+			n = hi
 		}
 		lp += n * rc
 		strong += n * rc
@@ -151,6 +184,15 @@ func (m *model) eval(pi []float64, st *evalState) (lp, strong float64) {
 		}
 	}
 	return lp, strong
+}
+
+// lagrangian is L(π) over the plans in box bx (nil: the groups' sizes),
+// with whole replicas when integer: a proven bound for any π >= 0.
+func (m *model) lagrangian(bx *box, pi []float64, integer bool) float64 {
+	st := &evalState{grad: make([]float64, m.nres), use: make([]float64, m.nres), choice: make([][2]int, len(m.classes)),
+		integer: integer, ibox: bx}
+	_, strong := m.eval(pi, st)
+	return strong
 }
 
 func (m *model) addUsage(grad []float64, cd *cand, replicas float64) {
@@ -173,7 +215,7 @@ func (m *model) patternValue(g *group, pt pattern, pi []float64) float64 {
 
 // initialPrices prices each slot by its share of a GPU: a feasible start
 // (no layout is worth more than its GPU).
-func (m *model) initialPrices() []float64 {
+func (m *model) initialPrices(bx *box) []float64 {
 	pi := make([]float64, m.nres)
 	for _, g := range m.groups {
 		for k, kind := range g.kinds {
@@ -183,18 +225,17 @@ func (m *model) initialPrices() []float64 {
 			pi[g.res0] = g.gpuPrice / 2 / float64(g.ng.TimeSlices)
 			pi[g.memRes] = g.gpuPrice / 2 / g.gpu.MemoryGiB
 		}
-		m.project(g, pi)
+		if _, _, capped := m.gpuRange(bx, g); !capped {
+			m.project(g, pi)
+		}
 	}
 	return pi
 }
 
 // project scales a group's prices down so that no layout is worth more
-// than the GPU when the group has no max size (else L would charge it
+// than the GPU, for a group without a max size (else L would charge it
 // for an unbounded number of GPUs).
 func (m *model) project(g *group, pi []float64) {
-	if g.ng.Max > 0 {
-		return
-	}
 	best := 0.0
 	for _, pt := range g.patterns {
 		best = math.Max(best, m.patternValue(g, pt, pi))
@@ -221,8 +262,32 @@ func (m *model) project(g *group, pi []float64) {
 // (then the master's value is the LP optimum), after Options.
 // BoundIterations rounds, or at the deadline.
 func (m *model) bound(target float64, opts Options, now func() time.Time) boundResult {
-	st := &evalState{grad: make([]float64, m.nres), use: make([]float64, m.nres), choice: make([][2]int, len(m.classes))}
-	res := boundResult{value: math.Inf(-1), lp: math.Inf(-1), alloc: make([][]float64, len(m.classes))}
+	return m.boundIn(boundRun{cutoff: math.Inf(1)}, target, opts, now)
+}
+
+// boundRun says what boundIn bounds and how far it goes.
+type boundRun struct {
+	// box restricts the plans to its node counts (nil: the groups' own
+	// sizes).
+	box *box
+	// integer prices every class's replicas whole at the end (see
+	// intbound.go).
+	integer bool
+	// warm are the columns of an earlier run to start from.
+	warm []warmColumn
+	// cutoff stops the run once the proven bound reaches it.
+	cutoff float64
+	// maxPivots, when positive, stops it after that many simplex pivots.
+	maxPivots int
+}
+
+// boundIn is bound as run says. Stopped early, its value is still proven:
+// L(π) at the best prices seen.
+func (m *model) boundIn(run boundRun, target float64, opts Options, now func() time.Time) boundResult {
+	bx, integer, warm, cutoff := run.box, run.integer, run.warm, run.cutoff
+	st := &evalState{grad: make([]float64, m.nres), use: make([]float64, m.nres), choice: make([][2]int, len(m.classes)),
+		integer: integer, ibox: bx}
+	res := boundResult{value: math.Inf(-1), lp: math.Inf(-1), alloc: make([][]float64, len(m.classes)), gpus: make([]float64, len(m.groups))}
 	for ci, cm := range m.classes {
 		res.alloc[ci] = make([]float64, len(cm.cands))
 	}
@@ -235,14 +300,15 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 	minCost := 0.0
 	for _, g := range m.groups {
 		maxRow[g.idx], minRow[g.idx] = -1, -1
-		if g.ng.Max > 0 {
+		lo, _, capped := m.gpuRange(bx, g)
+		if capped {
 			maxRow[g.idx] = rows
 			rows++
 		}
-		if g.minGPUs > 0 {
+		if lo > 0 {
 			minRow[g.idx] = rows
 			rows++
-			minCost += g.minGPUs * g.gpuPrice
+			minCost += lo * g.gpuPrice
 		}
 	}
 	// The classes are split into blocks, each with its own convexity row
@@ -257,11 +323,12 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 	b := make([]float64, rows)
 	identCost := make([]float64, rows)
 	for _, g := range m.groups {
+		lo, hi, _ := m.gpuRange(bx, g)
 		if r := maxRow[g.idx]; r >= 0 {
-			b[r] = g.maxGPUs
+			b[r] = hi
 		}
 		if r := minRow[g.idx]; r >= 0 {
-			b[r] = g.minGPUs
+			b[r] = lo
 		}
 	}
 	bigM := 10*math.Abs(target) + 1
@@ -270,6 +337,7 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 		identCost[conv+k] = bigM
 	}
 	t := newTableau(b, identCost)
+	groupCols := make([][]int, len(m.groups))
 	for _, g := range m.groups {
 		for _, pt := range g.patterns {
 			a := make([]float64, rows)
@@ -282,20 +350,41 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 			if r := maxRow[g.idx]; r >= 0 {
 				a[r] = 1
 			}
-			t.addColumn(a, g.gpuPrice)
+			groupCols[g.idx] = append(groupCols[g.idx], t.addColumn(a, g.gpuPrice))
 			if r := minRow[g.idx]; r >= 0 {
 				z := append([]float64(nil), a...)
 				z[r] = 1
-				t.addColumn(z, 0)
+				groupCols[g.idx] = append(groupCols[g.idx], t.addColumn(z, 0))
 			}
 		}
 	}
 	type column struct {
 		j, block int
 		choice   [][2]int
+		use      []float64
 	}
 	var cols []column
-	pi := m.initialPrices()
+	pi := m.initialPrices(bx)
+	if len(warm) > 0 {
+		// Start from another run's columns: a box's master differs from
+		// its parent's only in a group's size, so few rounds remain.
+		for _, w := range warm {
+			a := make([]float64, rows)
+			copy(a, w.use)
+			a[conv+w.block] = 1
+			cols = append(cols, column{j: t.addColumn(a, 0), block: w.block, choice: w.choice, use: w.use})
+		}
+		n := 20 * rows
+		if run.maxPivots > 0 {
+			n = min(n, run.maxPivots)
+		}
+		if t.solve(n) {
+			y := t.duals()
+			for r := 0; r < m.nres; r++ {
+				pi[r] = math.Max(0, -y[r])
+			}
+		}
+	}
 	eps := 1e-9 * math.Max(1, math.Abs(target))
 	for round := 0; round < opts.BoundIterations; round++ {
 		res.iters = round + 1
@@ -314,7 +403,7 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 			copy(a, st.blockUse[k])
 			a[conv+k] = 1
 			j := t.addColumn(a, 0)
-			cols = append(cols, column{j: j, block: k, choice: choice})
+			cols = append(cols, column{j: j, block: k, choice: choice, use: slices.Clone(st.blockUse[k])})
 			improving = improving || t.red[j] < -eps
 		}
 		// Stop when no new column can improve the master, or when the
@@ -323,15 +412,29 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 		if !improving || (round > 0 && t.objective()+minCost-lp <= boundTolerance*math.Abs(lp)) {
 			break
 		}
-		if !opts.Deadline.IsZero() && !now().Before(opts.Deadline) {
+		if res.value >= cutoff || !opts.Deadline.IsZero() && !now().Before(opts.Deadline) {
 			break
 		}
-		if !t.solve(20 * rows) {
+		n := 20 * rows
+		if run.maxPivots > 0 {
+			if t.pivots >= run.maxPivots {
+				break
+			}
+			n = min(n, run.maxPivots-t.pivots)
+		}
+		if !t.solve(n) {
 			break
 		}
 		y := t.duals()
 		for r := 0; r < m.nres; r++ {
 			pi[r] = math.Max(0, -y[r])
+		}
+	}
+	if integer {
+		// Whole replicas, at the best prices.
+		st.integer = true
+		if _, strong := m.eval(res.pi, st); strong > res.value {
+			res.value = strong
 		}
 	}
 	// Primal recovery: the master's weights on the class columns mix the
@@ -341,6 +444,7 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 		if w <= 0 {
 			continue
 		}
+		res.warm = append(res.warm, warmColumn{block: c.block, use: c.use, choice: c.choice})
 		for ci, cm := range m.classes {
 			if ci%nb != c.block {
 				continue
@@ -357,6 +461,11 @@ func (m *model) bound(target float64, opts Options, now func() time.Time) boundR
 			if ch[1] >= 0 {
 				res.alloc[ci][ch[1]] += w * f
 			}
+		}
+	}
+	for gi, js := range groupCols {
+		for _, j := range js {
+			res.gpus[gi] += t.value(j)
 		}
 	}
 	res.master = t.objective() + minCost

@@ -38,8 +38,13 @@
 //     replicas (current slots first), names the nvidia.com/mig.config of each
 //     node, builds the mig-parted configs, and lists the changes and the
 //     reasons.
+//  7. proveBound (intbound.go) makes the bound integer-aware for problems
+//     of up to 100 classes: whole replicas per class at the LP's prices,
+//     node costs rounded to whole nodes, and a branch and bound on node
+//     counts with the plan as incumbent. A gap of 0 proves the plan
+//     optimal.
 //
 // Everything is deterministic: no maps are iterated without sorting, ties
-// break on index. Options bound the search (BoundIterations, Deadline);
-// the bound is valid whenever the search stops.
+// break on index. Options bound the search (BoundIterations, BoundNodes,
+// Deadline); the bound is valid whenever the search stops.
 package binpack

@@ -50,11 +50,44 @@ type ClassDemand struct {
 }
 
 // CapacityRecord is the requests/s one replica of a class serves within its
-// SLO on one GPU slice profile.
+// SLO on one GPU slice profile, as profiling measures it: also the GPU
+// memory a replica needs on that profile (MemoryGiB, in place of the
+// class's one gpuMemory), or that the model does not fit it at all
+// (Fits false: too little memory, or the SLO cannot be met there).
 type CapacityRecord struct {
 	GPU     string  `yaml:"gpu" json:"gpu"`
 	Profile string  `yaml:"profile" json:"profile"`
-	Rate    float64 `yaml:"rate" json:"rate"`
+	Rate    float64 `yaml:"rate,omitempty" json:"rate,omitempty"`
+	// MemoryGiB, when set, is the GPU memory one replica needs on this
+	// profile; Rate may then be left out (the policy's rule gives it).
+	MemoryGiB *float64 `yaml:"memoryGiB,omitempty" json:"memoryGiB,omitempty"`
+	// Fits false leaves the profile out for the class; nil or true is the
+	// default.
+	Fits *bool `yaml:"fits,omitempty" json:"fits,omitempty"`
+}
+
+// NoFit reports whether the record says the model does not fit the
+// profile.
+func (cr CapacityRecord) NoFit() bool { return cr.Fits != nil && !*cr.Fits }
+
+// check validates one capacity record; the message names the field.
+func (cr CapacityRecord) check() string {
+	what := fmt.Sprintf("capacity for %s %s", cr.GPU, cr.Profile)
+	switch {
+	case cr.GPU == "" || cr.Profile == "":
+		return what + ": gpu and profile are required"
+	case cr.NoFit() && (cr.Rate != 0 || cr.MemoryGiB != nil):
+		return what + ": fits: false takes no rate or memoryGiB"
+	case cr.NoFit():
+		return ""
+	case cr.MemoryGiB != nil && (math.IsNaN(*cr.MemoryGiB) || math.IsInf(*cr.MemoryGiB, 0) || *cr.MemoryGiB <= 0):
+		return fmt.Sprintf("%s: memoryGiB must be a positive number of GiB, got %v", what, *cr.MemoryGiB)
+	case cr.MemoryGiB != nil && cr.Rate == 0:
+		return ""
+	case math.IsNaN(cr.Rate) || math.IsInf(cr.Rate, 0) || cr.Rate <= 0:
+		return fmt.Sprintf("%s: rate must be a positive number of requests/s, got %v", what, cr.Rate)
+	}
+	return ""
 }
 
 // FileError is a problem in an input file, with its line.
@@ -174,9 +207,15 @@ func ParseDemand(name string, data []byte) (*Demand, error) {
 		case c.Replicas != nil && *c.Replicas < 0:
 			fail("replicas must not be negative, got %d", *c.Replicas)
 		}
+		profiles := map[string]bool{}
 		for _, cr := range c.Capacity {
-			if math.IsNaN(cr.Rate) || math.IsInf(cr.Rate, 0) || cr.Rate <= 0 {
-				fail("capacity for %s %s must be a positive number of requests/s, got %v", cr.GPU, cr.Profile, cr.Rate)
+			if msg := cr.check(); msg != "" {
+				fail("%s", msg)
+			}
+			if key := cr.GPU + " " + cr.Profile; profiles[key] {
+				fail("capacity for %s listed twice", key)
+			} else {
+				profiles[key] = true
 			}
 		}
 	}
@@ -308,12 +347,32 @@ type FileClass struct {
 	MinOnDemandFraction float64      `yaml:"minOnDemandFraction,omitempty" json:"minOnDemandFraction,omitempty"`
 }
 
-// FileOption is Option in a problem file.
+// FileOption is Option in a problem file. Fits false says the model does
+// not fit the profile (as profiling data does): the option is left out,
+// with the reason in the plan.
 type FileOption struct {
 	GPU       string  `yaml:"gpu" json:"gpu"`
 	Profile   string  `yaml:"profile" json:"profile"`
 	Capacity  float64 `yaml:"capacity,omitempty" json:"capacity,omitempty"`
-	MemoryGiB float64 `yaml:"memoryGiB" json:"memoryGiB"`
+	MemoryGiB float64 `yaml:"memoryGiB,omitempty" json:"memoryGiB,omitempty"`
+	Fits      *bool   `yaml:"fits,omitempty" json:"fits,omitempty"`
+}
+
+// fileOptions turns a problem file's options into a class's, leaving out
+// those marked fits: false (with a note); an error names the option and
+// field.
+func fileOptions(c FileClass) (opts []Option, notes []string, err error) {
+	for i, o := range c.Options {
+		if o.Fits != nil && !*o.Fits {
+			if o.Capacity != 0 || o.MemoryGiB != 0 {
+				return nil, nil, fmt.Errorf("option %d (%s %s): fits: false takes no capacity or memoryGiB", i, o.GPU, o.Profile)
+			}
+			notes = append(notes, fmt.Sprintf("%s %s: the model does not fit (fits: false)", o.GPU, o.Profile))
+			continue
+		}
+		opts = append(opts, Option{GPU: o.GPU, Profile: o.Profile, Capacity: o.Capacity, MemoryGiB: o.MemoryGiB})
+	}
+	return opts, notes, nil
 }
 
 // FileGroup is NodeGroup in a problem file; Layout is mig-parted's counts.
@@ -335,19 +394,27 @@ type FileGroup struct {
 // Mig-fixed layouts given as counts are placed with LayoutFromCounts.
 func ParseProblem(name string, data []byte, cat *catalog.Catalog) (*Problem, error) {
 	var f ProblemFile
-	if _, err := decodeStrict(name, data, KindProblem, &f); err != nil {
+	doc, err := decodeStrict(name, data, KindProblem, &f)
+	if err != nil {
 		return nil, err
 	}
 	if cat == nil {
 		cat = catalog.Default()
 	}
 	p := &Problem{Catalog: cat, ChangeCost: f.ChangeCost, CostCeiling: f.CostCeiling}
-	for _, c := range f.Classes {
+	lines := seqLines(doc, "classes")
+	for i, c := range f.Classes {
 		cl := Class{Name: c.Name, Tenant: c.Tenant, Rate: c.Rate, Replicas: c.Replicas, MinReplicas: c.MinReplicas,
 			NodeGroups: c.NodeGroups, Spot: c.Spot, MinOnDemandFraction: c.MinOnDemandFraction}
-		for _, o := range c.Options {
-			cl.Options = append(cl.Options, Option(o))
+		opts, notes, err := fileOptions(c)
+		if err != nil {
+			fe := &FileError{File: name, Msg: fmt.Sprintf("class %q: %v", c.Name, err)}
+			if i < len(lines) {
+				fe.Line = lines[i]
+			}
+			return nil, fe
 		}
+		cl.Options, cl.Notes = opts, notes
 		p.Classes = append(p.Classes, cl)
 	}
 	for _, g := range f.NodeGroups {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,6 +56,11 @@ func TestFileErrorsHaveLines(t *testing.T) {
 		{"wrong kind", KindDemand, "apiVersion: headroom.dev/v1alpha1\nkind: Demands\nclasses: []\n", "kind \"Demands\""},
 		{"bad yaml", KindDemand, "apiVersion: headroom.dev/v1alpha1\nkind: Demand\nclasses: [\n", "line"},
 		{"json", KindDemand, `{"apiVersion": "headroom.dev/v1alpha1", "kind": "Demand", "classes": [{"name": "a", "rate": -2}]}`, "rate must be"},
+		{"capacity without rate", KindDemand, "apiVersion: headroom.dev/v1alpha1\nkind: Demand\nclasses:\n  - name: a\n    rate: 3\n    capacity: [{gpu: A100-80GB, profile: 1g.10gb}]\n", "demand.yaml:4: class \"a\": capacity for A100-80GB 1g.10gb: rate must be a positive"},
+		{"fits false with a rate", KindDemand, "apiVersion: headroom.dev/v1alpha1\nkind: Demand\nclasses:\n  - name: a\n    rate: 3\n    capacity: [{gpu: A100-80GB, profile: 1g.10gb, fits: false, rate: 4}]\n", "fits: false takes no rate or memoryGiB"},
+		{"bad memory", KindDemand, "apiVersion: headroom.dev/v1alpha1\nkind: Demand\nclasses:\n  - name: a\n    rate: 3\n    capacity: [{gpu: A100-80GB, profile: 1g.10gb, memoryGiB: -2}]\n", "memoryGiB must be a positive number of GiB, got -2"},
+		{"record twice", KindDemand, "apiVersion: headroom.dev/v1alpha1\nkind: Demand\nclasses:\n  - name: a\n    rate: 3\n    capacity: [{gpu: A100-80GB, profile: 1g.10gb, rate: 1}, {gpu: A100-80GB, profile: 1g.10gb, fits: false}]\n", "capacity for A100-80GB 1g.10gb listed twice"},
+		{"record without profile", KindDemand, "apiVersion: headroom.dev/v1alpha1\nkind: Demand\nclasses:\n  - name: a\n    rate: 3\n    capacity: [{gpu: A100-80GB, rate: 1}]\n", "gpu and profile are required"},
 		{"state slot without class", KindClusterState, "apiVersion: headroom.dev/v1alpha1\nkind: ClusterState\nnodes:\n  - name: n1\n    nodeGroup: g\n    gpus:\n      - index: 0\n        slots: [{profile: whole, start: 0}]\n", "demand.yaml:4: node \"n1\": GPU 0: a slot has no class"},
 	}
 	for _, tc := range cases {
@@ -124,6 +130,33 @@ func TestGoldenPlan(t *testing.T) {
 	}
 }
 
+// TestProblemFits: an option marked fits: false is left out with a note
+// that reaches the plan's reasons; with a capacity too it is an error that
+// names the class, option and field, at the class's line.
+func TestProblemFits(t *testing.T) {
+	head := "apiVersion: headroom.dev/v1alpha1\nkind: PackingProblem\nnodeGroups:\n  - {name: a100, instanceType: p4de.24xlarge, mode: mig-dynamic, max: 1}\nclasses:\n"
+	p, err := ParseProblem("p.yaml", []byte(head+"  - name: bert\n    rate: 10\n    options:\n      - {gpu: A100-80GB, profile: 1g.10gb, fits: false}\n      - {gpu: A100-80GB, profile: 2g.20gb, capacity: 44, memoryGiB: 6.7}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Classes[0]; len(c.Options) != 1 || c.Options[0].Profile != "2g.20gb" || len(c.Notes) != 1 || !strings.Contains(c.Notes[0], "1g.10gb: the model does not fit") {
+		t.Fatalf("class: %+v", c)
+	}
+	plan, err := Solve(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range plan.Allocations {
+		if a.Profile == "1g.10gb" {
+			t.Errorf("placed on a profile marked fits: false: %+v", a)
+		}
+	}
+	_, err = ParseProblem("p.yaml", []byte(head+"  - name: ok\n    rate: 1\n    options: [{gpu: A100-80GB, profile: 1g.10gb, capacity: 3}]\n  - name: bert\n    rate: 10\n    options:\n      - {gpu: A100-80GB, profile: 1g.10gb, fits: false, capacity: 3}\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), `p.yaml:9: class "bert": option 0 (A100-80GB 1g.10gb): fits: false takes no capacity`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func firstDiff(a, b string) string {
 	for i := 0; i < len(a) && i < len(b); i++ {
 		if a[i] != b[i] {
@@ -140,12 +173,23 @@ func FuzzParseDemand(f *testing.F) {
 	}
 	f.Add([]byte("apiVersion: headroom.dev/v1alpha1\nkind: Demand\nclasses:\n  - {name: a, rate: .nan}\n"))
 	f.Add([]byte(`{"apiVersion":"headroom.dev/v1alpha1","kind":"Demand","classes":[{"name":"x","replicas":-1}]}`))
+	f.Add([]byte("apiVersion: headroom.dev/v1alpha1\nkind: Demand\nclasses:\n  - name: a\n    rate: 3\n    capacity:\n      - {gpu: A100-80GB, profile: 1g.10gb, fits: false}\n      - {gpu: A100-80GB, profile: 3g.40gb, memoryGiB: 22.5}\n      - {gpu: A100-80GB, profile: 7g.80gb, rate: 9, memoryGiB: 30}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := ParseDemand("fuzz.yaml", data)
 		if err == nil {
 			for _, c := range d.Classes {
 				if c.Name == "" || (c.Rate == nil) == (c.Replicas == nil) {
 					t.Fatalf("accepted a bad class: %+v", c)
+				}
+				for _, cr := range c.Capacity {
+					switch {
+					case cr.NoFit() && (cr.Rate != 0 || cr.MemoryGiB != nil):
+						t.Fatalf("accepted fits: false with figures: %+v", cr)
+					case cr.MemoryGiB != nil && !(*cr.MemoryGiB > 0 && !math.IsInf(*cr.MemoryGiB, 0)):
+						t.Fatalf("accepted memoryGiB %v", *cr.MemoryGiB)
+					case !cr.NoFit() && cr.MemoryGiB == nil && !(cr.Rate > 0 && !math.IsInf(cr.Rate, 0)):
+						t.Fatalf("accepted a record without a usable rate: %+v", cr)
+					}
 				}
 			}
 		}
@@ -169,8 +213,10 @@ func FuzzParseState(f *testing.F) {
 }
 
 func FuzzParseProblem(f *testing.F) {
-	if b, err := os.ReadFile("testdata/problem.yaml"); err == nil {
-		f.Add(b)
+	for _, name := range []string{"testdata/problem.yaml", "testdata/mig/scenario-1.yaml"} {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := ParseProblem("fuzz.yaml", data, nil)

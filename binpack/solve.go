@@ -135,6 +135,10 @@ func SolveAt(p *Problem, now func() time.Time) (*Plan, error) {
 		// The bound holds for plans that place everything; with demand
 		// unplaced, bound the plans that place the rest instead.
 		br.value = m.boundWithout(plan.Unplaced, target, opts, now)
+	} else if m.withinSizes(plan) {
+		// A plan that places everything within the sizes is an
+		// incumbent for the integer-aware bound.
+		br.value = m.proveBound(br, plan.CostPerHour, target, opts, now)
 	}
 	plan.LowerBound = round6(br.value)
 	if plan.LowerBound > 0 {
@@ -471,6 +475,18 @@ func (m *model) cost(s *solution) float64 {
 		c += float64(m.nodes(g, len(s.gpus[g.idx]))) * g.nodePrice
 	}
 	return c
+}
+
+// withinSizes reports whether every nodegroup of the plan is within its
+// min and max and holds its GPUs: a feasible incumbent for proveBound.
+func (m *model) withinSizes(plan *Plan) bool {
+	for i, gp := range plan.NodeGroups {
+		g := m.groups[i]
+		if gp.Nodes < g.ng.Min || g.ng.Max > 0 && gp.Nodes > g.ng.Max || gp.GPUs > gp.Nodes*g.gpn {
+			return false
+		}
+	}
+	return len(plan.NodeGroups) == len(m.groups)
 }
 
 // boundWithout is the lower bound of the problem without the demand of

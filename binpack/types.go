@@ -64,6 +64,11 @@ type Options struct {
 	// BoundIterations caps the column-generation rounds of the lower bound
 	// (default DefaultBoundIterations).
 	BoundIterations int `json:"boundIterations,omitempty"`
+	// BoundNodes caps the boxes the branch and bound on node counts
+	// bounds, which makes the lower bound integer-aware on problems of at
+	// most 100 classes (default DefaultBoundNodes; negative: off, the LP
+	// bound alone).
+	BoundNodes int `json:"boundNodes,omitempty"`
 	// RepairRounds caps the rounds that move replicas off nodegroups over
 	// their max size (default 8).
 	RepairRounds int `json:"repairRounds,omitempty"`
@@ -82,6 +87,9 @@ const DefaultBoundIterations = 1000
 func (o Options) withDefaults() Options {
 	if o.BoundIterations <= 0 {
 		o.BoundIterations = DefaultBoundIterations
+	}
+	if o.BoundNodes == 0 {
+		o.BoundNodes = DefaultBoundNodes
 	}
 	if o.RepairRounds <= 0 {
 		o.RepairRounds = 8

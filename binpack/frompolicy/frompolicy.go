@@ -176,12 +176,17 @@ func classFromPolicy(pol *policies.Policy, mc *policies.ModelClass, cd binpack.C
 		capacity, ok, why := replicaCapacity(mc, o.Profile, cd)
 		if !ok {
 			notes = append(notes, why)
+			if noFit(o.Profile, cd) {
+				// Profiling says so: the plan's reasons say it too.
+				c.Notes = append(c.Notes, why)
+			}
 			continue
 		}
 		for _, g := range o.NodeGroups {
 			groups[g] = true
 		}
-		c.Options = append(c.Options, binpack.Option{GPU: o.Profile.GPU, Profile: o.Profile.Profile, Capacity: capacity, MemoryGiB: mem})
+		c.Options = append(c.Options, binpack.Option{GPU: o.Profile.GPU, Profile: o.Profile.Profile, Capacity: capacity,
+			MemoryGiB: replicaMemory(mem, o.Profile, cd)})
 	}
 	c.NodeGroups = slices.Sorted(maps.Keys(groups))
 	if len(c.Options) == 0 {
@@ -195,13 +200,37 @@ func classFromPolicy(pol *policies.Policy, mc *policies.ModelClass, cd binpack.C
 	return c, nil
 }
 
+// noFit reports whether the demand marks the service profile fits: false.
+func noFit(pr *policies.ServiceProfile, cd binpack.ClassDemand) bool {
+	return slices.ContainsFunc(cd.Capacity, func(r binpack.CapacityRecord) bool {
+		return r.GPU == pr.GPU && r.Profile == pr.Profile && r.NoFit()
+	})
+}
+
+// replicaMemory is the GPU memory one replica needs on a service profile:
+// the demand's record's memoryGiB if it has one, else the class's
+// gpuMemory (mem).
+func replicaMemory(mem float64, pr *policies.ServiceProfile, cd binpack.ClassDemand) float64 {
+	for _, r := range cd.Capacity {
+		if r.GPU == pr.GPU && r.Profile == pr.Profile && r.MemoryGiB != nil {
+			return *r.MemoryGiB
+		}
+	}
+	return mem
+}
+
 // replicaCapacity is the requests/s one replica serves within the SLO on a
 // service profile: the demand's record if it has one, else the
 // TargetUtilization rule.
 func replicaCapacity(mc *policies.ModelClass, pr *policies.ServiceProfile, cd binpack.ClassDemand) (float64, bool, string) {
 	for _, r := range cd.Capacity {
 		if r.GPU == pr.GPU && r.Profile == pr.Profile {
-			return r.Rate, true, ""
+			if r.NoFit() {
+				return 0, false, fmt.Sprintf("%s %s: the model does not fit (demand line %d: fits: false)", pr.GPU, pr.Profile, cd.Line)
+			}
+			if r.Rate > 0 {
+				return r.Rate, true, ""
+			}
 		}
 	}
 	slo := mc.Spec.SLO.Latency.Duration
