@@ -365,14 +365,21 @@ func TestDoNotDisruptAndPDB(t *testing.T) {
 	}
 }
 
-func TestMIGRelayoutProcedure(t *testing.T) {
-	// An empty node in all-1g.10gb while class a (14Gi) needs 3g.40gb slots
-	// that n1 no longer has.
+// relayoutWorld is world(16) plus an empty node n2 in all-1g.10gb, whose
+// slices class a (14Gi, 3g.40gb) cannot use.
+func relayoutWorld() *fake.World {
 	w := world(16)
 	n2 := node("n2")
 	n2.MIGConfig = "all-1g.10gb"
 	w.State.Nodes = append(w.State.Nodes, n2)
 	w.Groups[0].Desired, w.Groups[0].Current = 2, 2
+	return w
+}
+
+func TestMIGRelayoutProcedure(t *testing.T) {
+	// An empty node in all-1g.10gb while class a (14Gi) needs 3g.40gb slots
+	// that n1 no longer has.
+	w := relayoutWorld()
 	w.MIGPending = true
 	c := newController(t, w, testPolicy(testClass("a", 1, 40)), scaler.Options{})
 	var steps []string
@@ -620,11 +627,7 @@ func TestCorrectionIgnoresSaturatedWindows(t *testing.T) {
 // disruption window like consolidation does (before, it started at any
 // time of day, so the binpack packer re-partitioned nodes all day).
 func TestMIGRelayoutWaitsForWindow(t *testing.T) {
-	w := world(16)
-	n2 := node("n2")
-	n2.MIGConfig = "all-1g.10gb"
-	w.State.Nodes = append(w.State.Nodes, n2)
-	w.Groups[0].Desired, w.Groups[0].Current = 2, 2
+	w := relayoutWorld()
 	w.MIGPending = true
 	pol := testPolicy(testClass("a", 1, 40))
 	pol.Cluster.Spec.Disruption.Windows = []policies.Window{{Cron: "0 20 * * *", Duration: d(time.Hour)}} // t0 is 08:00
@@ -671,11 +674,7 @@ func (f flipPacker) Pack(req scaler.PackRequest) scaler.PackResult {
 // A node that was re-laid out is not re-laid out again within the payback
 // window, however often the plan asks.
 func TestRelayoutHysteresis(t *testing.T) {
-	w := world(16)
-	n2 := node("n2")
-	n2.MIGConfig = "all-1g.10gb"
-	w.State.Nodes = append(w.State.Nodes, n2)
-	w.Groups[0].Desired, w.Groups[0].Current = 2, 2
+	w := relayoutWorld()
 	calls := 0
 	c := newController(t, w, testPolicy(testClass("a", 1, 40)), scaler.Options{Packer: flipPacker{node: "n2", n: &calls}})
 	for i := range 40 { // 10 minutes

@@ -67,26 +67,7 @@ func WriteTable(w io.Writer, c *Comparison) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	// cost by nodegroup and capacity type, runs side by side
-	type key struct{ ng, ct string }
-	var keys []key
-	cost := map[key]map[int]float64{}
-	for i, r := range c.Runs {
-		for _, l := range r.CostBy {
-			k := key{l.NodeGroup, l.CapacityType}
-			if cost[k] == nil {
-				cost[k] = map[int]float64{}
-				keys = append(keys, k)
-			}
-			cost[k][i] = l.Cost
-		}
-	}
-	sort.Slice(keys, func(a, b int) bool {
-		if keys[a].ng != keys[b].ng {
-			return keys[a].ng < keys[b].ng
-		}
-		return keys[a].ct < keys[b].ct
-	})
+	keys, cost := costByNodeGroup(c)
 	fmt.Fprintln(w, "\ncost by nodegroup ($):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	hdr = "nodegroup\tcapacity\t"
@@ -139,4 +120,31 @@ func WriteFileAtomic(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// runCostKey is a nodegroup and capacity type.
+type runCostKey struct{ ng, ct string }
+
+// costByNodeGroup is every run's cost per nodegroup and capacity type (by
+// run index), with the keys sorted: the terminal table's and the report's.
+func costByNodeGroup(c *Comparison) ([]runCostKey, map[runCostKey]map[int]float64) {
+	var keys []runCostKey
+	cost := map[runCostKey]map[int]float64{}
+	for i, r := range c.Runs {
+		for _, l := range r.CostBy {
+			k := runCostKey{l.NodeGroup, l.CapacityType}
+			if cost[k] == nil {
+				cost[k] = map[int]float64{}
+				keys = append(keys, k)
+			}
+			cost[k][i] = l.Cost
+		}
+	}
+	sort.Slice(keys, func(a, b int) bool {
+		if keys[a].ng != keys[b].ng {
+			return keys[a].ng < keys[b].ng
+		}
+		return keys[a].ct < keys[b].ct
+	})
+	return keys, cost
 }

@@ -425,25 +425,7 @@ func (r *report) classTable(rank []bool) {
 
 func (r *report) costTable() {
 	c, b := r.c, &r.b
-	type key struct{ ng, ct string }
-	var keys []key
-	cost := map[key]map[int]float64{}
-	for i, run := range c.Runs {
-		for _, l := range run.CostBy {
-			k := key{l.NodeGroup, l.CapacityType}
-			if cost[k] == nil {
-				cost[k] = map[int]float64{}
-				keys = append(keys, k)
-			}
-			cost[k][i] = l.Cost
-		}
-	}
-	sort.Slice(keys, func(a, b int) bool {
-		if keys[a].ng != keys[b].ng {
-			return keys[a].ng < keys[b].ng
-		}
-		return keys[a].ct < keys[b].ct
-	})
+	keys, cost := costByNodeGroup(c)
 	b.WriteString("<h2>Cost by nodegroup ($)</h2>\n<table id=\"cost\"><thead><tr><th>nodegroup</th><th>capacity</th>")
 	for i := range c.Runs {
 		fmt.Fprintf(b, "<th>%s</th>", esc(label(c, i)))
