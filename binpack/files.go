@@ -180,8 +180,8 @@ func ParseDemand(name string, data []byte) (*Demand, error) {
 			}
 		}
 	}
-	if d.ChangeCost != nil && (math.IsNaN(*d.ChangeCost) || *d.ChangeCost < 0) {
-		errs = append(errs, &FileError{File: name, Msg: fmt.Sprintf("changeCost must be a non-negative number, got %v", *d.ChangeCost)})
+	if d.ChangeCost != nil && badNumber(*d.ChangeCost) {
+		errs = append(errs, &FileError{File: name, Msg: fmt.Sprintf("changeCost must be a finite non-negative number, got %v", *d.ChangeCost)})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
