@@ -164,6 +164,9 @@ func readRequests(cr *csv.Reader, lr *limitReader, c columns, opts ReadOptions) 
 	if len(t.Requests) == 0 {
 		return nil, ErrEmpty
 	}
+	if err := t.Check(); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -215,6 +218,9 @@ func readRates(cr *csv.Reader, lr *limitReader, c columns, opts ReadOptions) (*T
 		if t.Window <= 0 {
 			return nil, fmt.Errorf("window length %g s is too small", minGap)
 		}
+	}
+	if err := t.Check(); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
