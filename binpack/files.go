@@ -71,9 +71,18 @@ func (e *FileError) Error() string {
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }
 
+// MaxFileBytes is the largest demand, state or problem file the parsers
+// take (16 MiB): a demand for thousands of classes is a few hundred KB.
+// Readers should read at most one byte more, so an endless input such as
+// /dev/zero ends as this error.
+const MaxFileBytes = 16 << 20
+
 // decodeStrict decodes one YAML (or JSON) document into v, rejecting
 // unknown fields, and checks apiVersion and kind. Errors carry the line.
 func decodeStrict(name string, data []byte, kind string, v any) (*yaml.Node, error) {
+	if len(data) > MaxFileBytes {
+		return nil, &FileError{File: name, Msg: fmt.Sprintf("file is larger than %d bytes (binpack.MaxFileBytes)", MaxFileBytes)}
+	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {

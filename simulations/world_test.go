@@ -422,3 +422,14 @@ func TestWorkloadBoundsSteps(t *testing.T) {
 		t.Errorf("requests over 200 years: %v", err)
 	}
 }
+
+// TestLoadScenarioEndlessInput: /dev/zero as a scenario is a size error,
+// not a read until memory runs out.
+func TestLoadScenarioEndlessInput(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	if _, err := LoadScenario("/dev/zero"); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("got %v", err)
+	}
+}
