@@ -2,6 +2,7 @@ package trace
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -83,4 +84,28 @@ func TestSteps(t *testing.T) {
 			t.Errorf("Steps(%v, %v) = %d, %v; want %d, error %v", tc.span, tc.step, got, err, tc.want, tc.err)
 		}
 	}
+}
+
+// TestReadLongLine: an input without line breaks stops at MaxLineBytes
+// instead of being buffered whole (trace stats /dev/zero took 4 GB).
+func TestReadLongLine(t *testing.T) {
+	r := io.LimitReader(zeros{}, 1<<30)
+	_, err := Read(r, ReadOptions{})
+	if !IsTooLarge(err) || !strings.Contains(err.Error(), "a line longer than") {
+		t.Fatalf("got %v", err)
+	}
+	// Rows up to the bound read.
+	long := "timestamp,class\n1700000000," + strings.Repeat("c", MaxLineBytes-20) + "\n"
+	if _, err := Read(strings.NewReader(long), ReadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// zeros reads as an endless run of NUL bytes, like /dev/zero, and counts
+// nothing: a test that read it whole would not end.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
