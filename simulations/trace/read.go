@@ -288,8 +288,8 @@ type limitReader struct {
 	left     int64
 	read     int64
 	exceeded bool
-	maxLine  int   // 0: no bound
-	line     int   // bytes since the last '\n'
+	maxLine  int // 0: no bound
+	line     int // bytes since the last '\n'
 	longLine bool
 }
 
