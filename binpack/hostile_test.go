@@ -2,6 +2,7 @@ package binpack
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -150,6 +151,31 @@ func TestProblemNumbers(t *testing.T) {
 			tc.edit(p)
 			if _, err := Solve(p); !IsInvalid(err) {
 				t.Fatalf("want an invalid-problem error, got %v", err)
+			}
+		})
+	}
+}
+
+// TestParseHostileFiles: YAML attacks on the demand, state and problem
+// files end as file errors, fast.
+func TestParseHostileFiles(t *testing.T) {
+	var bomb strings.Builder
+	bomb.WriteString("apiVersion: headroom.dev/v1alpha1\nkind: Demand\nclasses: &c0 [{name: a, rate: 1}]\n")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&bomb, "x%d: &c%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*c%d, ", i-1), 9), ", "))
+	}
+	for _, tc := range []struct{ name, src, want string }{
+		{"billion laughs", bomb.String(), "x1 not found"},
+		{"deep nesting", "apiVersion: headroom.dev/v1alpha1\nkind: Demand\nclasses:\n  - name: " + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + "\n", "exceeded max depth"},
+		{"NUL", "apiVersion: headroom.dev/v1alpha1\nkind: Demand\nclasses:\n  - {name: \"a\x00\", rate: 1}\n", "control characters"},
+		{"replicas overflow", "apiVersion: headroom.dev/v1alpha1\nkind: Demand\nclasses:\n  - {name: a, replicas: 1e30}\n", "cannot unmarshal"},
+		{"too large", "apiVersion: headroom.dev/v1alpha1\nkind: Demand\n" + strings.Repeat("#", MaxFileBytes), "larger than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseDemand("d.yaml", []byte(tc.src))
+			var fe *FileError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want a file error containing %q, got %v", tc.want, err)
 			}
 		})
 	}
