@@ -113,42 +113,36 @@ func (l Loader) Load(dir string) (*Policy, error) {
 	if len(names) == 0 {
 		return nil, &FindingsError{Findings: []Finding{{File: dir, Message: "no *.yaml or *.yml policy files in this directory"}}}
 	}
-	return l.load(names, func(name string) (string, []byte, string) {
-		path := filepath.Join(dir, name)
-		data, problem := readPolicyFile(root, name, l.limits().MaxFileBytes)
-		return path, data, problem
-	})
+	return l.load(names, func(name string) string { return filepath.Join(dir, name) },
+		func(name string) ([]byte, string) { return readPolicyFile(root, name, l.limits().MaxFileBytes) })
 }
 
 // LoadFiles is the package-level LoadFiles with l's limits. The caller
 // named the files, so they may be anywhere; they must still be regular
 // files.
 func (l Loader) LoadFiles(paths ...string) (*Policy, error) {
-	return l.load(paths, func(path string) (string, []byte, string) {
-		data, problem := readPolicyFile(nil, path, l.limits().MaxFileBytes)
-		return path, data, problem
-	})
+	return l.load(paths, func(path string) string { return path },
+		func(path string) ([]byte, string) { return readPolicyFile(nil, path, l.limits().MaxFileBytes) })
 }
 
 // load reads the named files in sorted order with read, which returns a
-// file's path for findings and its content, or a problem with the file.
-func (l Loader) load(names []string, read func(name string) (path string, data []byte, problem string)) (*Policy, error) {
+// file's content or a problem with the file; path names a file in findings.
+func (l Loader) load(names []string, path func(name string) string, read func(name string) (data []byte, problem string)) (*Policy, error) {
 	lim := l.limits()
 	names = slices.Sorted(slices.Values(names)) // a sorted copy: the caller's slice stays as it was
 	var ins []input
 	var findings []Finding
 	if len(names) > lim.MaxFiles {
-		path, _, _ := read(names[lim.MaxFiles])
-		findings = append(findings, Finding{File: path, Message: fmt.Sprintf("more than %d policy files; split the policy or raise the limit", lim.MaxFiles)})
+		findings = append(findings, Finding{File: path(names[lim.MaxFiles]), Message: fmt.Sprintf("more than %d policy files; split the policy or raise the limit", lim.MaxFiles)})
 		names = names[:lim.MaxFiles]
 	}
 	for _, n := range names {
-		path, data, problem := read(n)
+		data, problem := read(n)
 		if problem != "" {
-			findings = append(findings, Finding{File: path, Line: 1, Column: 1, Message: problem})
+			findings = append(findings, Finding{File: path(n), Line: 1, Column: 1, Message: problem})
 			continue
 		}
-		ins = append(ins, input{name: path, data: data})
+		ins = append(ins, input{name: path(n), data: data})
 	}
 	return build(ins, lim, findings)
 }
