@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/headroom
 IMAGE     ?= headroom:dev
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-FUZZTIME  ?= 10s
+FUZZBUDGET ?= 3m
 
 .PHONY: help build test lint bench fuzz run scorecard image clean
 
@@ -26,8 +26,8 @@ lint: ## gofmt, go vet, staticcheck
 bench: ## run every benchmark once
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
-fuzz: ## run every fuzz target for FUZZTIME (default 10s)
-	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+fuzz: ## fuzz every target, FUZZBUDGET (default 3m) split evenly; FUZZ=regexp picks targets
+	FUZZBUDGET=$(FUZZBUDGET) scripts/fuzz.sh
 
 run: build ## the main job: replay a real trace, headroom vs HPA + Cluster Autoscaler vs the clairvoyant bound
 	$(BIN) simulate --trace simulations/testdata/traces/AzureLLMInferenceTrace_conv.csv \

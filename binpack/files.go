@@ -104,9 +104,18 @@ func (e *FileError) Error() string {
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }
 
+// MaxFileBytes is the largest demand, state or problem file the parsers
+// take (16 MiB): a demand for thousands of classes is a few hundred KB.
+// Readers should read at most one byte more, so an endless input such as
+// /dev/zero ends as this error.
+const MaxFileBytes = 16 << 20
+
 // decodeStrict decodes one YAML (or JSON) document into v, rejecting
 // unknown fields, and checks apiVersion and kind. Errors carry the line.
 func decodeStrict(name string, data []byte, kind string, v any) (*yaml.Node, error) {
+	if len(data) > MaxFileBytes {
+		return nil, &FileError{File: name, Msg: fmt.Sprintf("file is larger than %d bytes (binpack.MaxFileBytes)", MaxFileBytes)}
+	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -219,8 +228,8 @@ func ParseDemand(name string, data []byte) (*Demand, error) {
 			}
 		}
 	}
-	if d.ChangeCost != nil && (math.IsNaN(*d.ChangeCost) || *d.ChangeCost < 0) {
-		errs = append(errs, &FileError{File: name, Msg: fmt.Sprintf("changeCost must be a non-negative number, got %v", *d.ChangeCost)})
+	if d.ChangeCost != nil && badNumber(*d.ChangeCost) {
+		errs = append(errs, &FileError{File: name, Msg: fmt.Sprintf("changeCost must be a finite non-negative number, got %v", *d.ChangeCost)})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

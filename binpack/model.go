@@ -78,6 +78,10 @@ type classM struct {
 	cands   []cand
 	ub      int // replicas a minimal plan can give the class, at most
 	rejects []string
+	// held is set when the demand is more than the class's nodegroups
+	// could serve at their max sizes: the most they could (see
+	// boundDemand).
+	held *float64
 }
 
 // compile checks the problem and builds the model. Input errors (bad numbers,
@@ -136,8 +140,14 @@ func compile(p *Problem) (*model, error) {
 		}
 		m.classes = append(m.classes, cm)
 	}
-	if math.IsNaN(p.ChangeCost) || p.ChangeCost < 0 {
-		errs = append(errs, fmt.Errorf("changeCost must be a non-negative number, got %v", p.ChangeCost))
+	if badNumber(p.ChangeCost) {
+		errs = append(errs, fmt.Errorf("changeCost must be a finite non-negative number, got %v", p.ChangeCost))
+	}
+	if badNumber(p.CostCeiling) {
+		errs = append(errs, fmt.Errorf("costCeiling must be a finite non-negative number (0 = none), got %v", p.CostCeiling))
+	}
+	if len(errs) == 0 {
+		errs = m.boundDemand(p.Options.withDefaults())
 	}
 	if len(errs) > 0 {
 		return nil, &ProblemError{Errs: errs}
@@ -173,17 +183,18 @@ func (m *model) compileGroup(i int, ng NodeGroup) (*group, error) {
 	if ng.Min < 0 || ng.Max < 0 || (ng.Max > 0 && ng.Min > ng.Max) {
 		return nil, fail("size min %d, max %d: want 0 <= min <= max (max 0 = no limit)", ng.Min, ng.Max)
 	}
-	if math.IsNaN(ng.Price) || ng.Price < 0 {
-		return nil, fail("price must not be negative")
+	if badNumber(ng.Price) {
+		return nil, fail("price must be a finite non-negative number, got %v", ng.Price)
 	}
 	price := ng.Price
 	if price == 0 {
 		price = it.Price(ng.CapacityType)
 	}
+	// In floats: a hostile size times the GPUs per node overflows an int.
 	g := &group{ng: ng, gpu: gpu, gpn: it.GPUs, nodePrice: price, gpuPrice: price / float64(it.GPUs),
-		spot: ng.CapacityType == Spot, memRes: -1, maxGPUs: math.Inf(1), minGPUs: float64(ng.Min * it.GPUs)}
+		spot: ng.CapacityType == Spot, memRes: -1, maxGPUs: math.Inf(1), minGPUs: float64(ng.Min) * float64(it.GPUs)}
 	if ng.Max > 0 {
-		g.maxGPUs = float64(ng.Max * it.GPUs)
+		g.maxGPUs = float64(ng.Max) * float64(it.GPUs)
 	}
 	switch ng.Mode {
 	case ModeMIGDynamic:
@@ -353,6 +364,97 @@ func (m *model) share(g *group, profile string, mem float64) float64 {
 	}
 	p, _ := g.gpu.Profile(profile)
 	return math.Max(float64(p.Compute)/catalog.ComputeSlices, float64(p.Memory)/catalog.MemorySlices)
+}
+
+// boundDemand checks each class's demand against what the fleet could
+// ever hold, and the whole problem against the solver's size limits,
+// before anything is allocated for it.
+//
+// A class that asks for more than its nodegroups could serve at their max
+// sizes (every GPU of every group it may use, each with as many of its
+// slices as a layout has, at its capacity) is planned for just one replica
+// more than that: the plan reports the rest unplaced, and the solver's work
+// stays in proportion to the fleet, not to the number in the demand file.
+// Example: replicas: 99999999999 of a 1g.10gb class on one p5.48xlarge
+// nodegroup of max 4 nodes is planned as 4 x 8 x 7 + 1 = 225 replicas.
+//
+// What can still be large (demand on nodegroups without a max size,
+// minReplicas, min sizes) is bounded by Options.MaxReplicas and MaxGPUs.
+// All of it is in floats: 1e300 requests/s over a capacity of 1 would
+// overflow any integer.
+func (m *model) boundDemand(opts Options) []error {
+	var errs []error
+	total := 0.0
+	for _, cm := range m.classes {
+		if len(cm.cands) == 0 {
+			continue
+		}
+		perGPU := make([]float64, len(m.groups))
+		maxCap, minCap, minOD := 0.0, math.Inf(1), math.Inf(1)
+		for _, cd := range cm.cands {
+			slots := 0.0
+			for _, pt := range m.groups[cd.g].patterns {
+				slots = math.Max(slots, pt.supply[cd.kind])
+			}
+			perGPU[cd.g] = math.Max(perGPU[cd.g], slots*cd.cap)
+			maxCap, minCap = math.Max(maxCap, cd.cap), math.Min(minCap, cd.cap)
+			if cd.od {
+				minOD = math.Min(minOD, cd.cap)
+			}
+		}
+		hold := 0.0
+		for gi, c := range perGPU {
+			if c > 0 {
+				hold += m.groups[gi].maxGPUs * c
+			}
+		}
+		if cm.demand > hold {
+			cm.held = &hold
+			cm.demand = hold + maxCap
+		}
+		// As setBounds' ub: the most replicas a minimal plan gives it.
+		n := math.Max(float64(cm.minRep), math.Ceil(cm.demand/minCap)) + 1
+		if cm.f > 0 && !math.IsInf(minOD, 1) {
+			n += math.Ceil(cm.f * cm.demand / minOD)
+		}
+		total += n
+		if !(n <= float64(opts.MaxReplicas)) {
+			errs = append(errs, &ClassError{Class: cm.c.Name, Reason: fmt.Sprintf(
+				"%s needs up to %s replicas, more than the solver plans (Options.MaxReplicas %d); check the demand's units, or give its nodegroups max sizes",
+				demandText(cm.c), count(n), opts.MaxReplicas)})
+		}
+	}
+	if len(errs) == 0 && total > float64(opts.MaxReplicas) {
+		errs = append(errs, fmt.Errorf("the demand needs up to %s replicas in all, more than the solver plans (Options.MaxReplicas %d)", count(total), opts.MaxReplicas))
+	}
+	gpus := 0.0
+	for _, g := range m.groups {
+		gpus += g.minGPUs
+	}
+	if gpus > float64(opts.MaxGPUs) {
+		errs = append(errs, fmt.Errorf("nodegroup min sizes add up to %s GPUs, more than the solver plans (Options.MaxGPUs %d)", count(gpus), opts.MaxGPUs))
+	}
+	return errs
+}
+
+// count prints a whole number exactly while it is one a person reads.
+func count(x float64) string {
+	if x < 1e12 {
+		return fmt.Sprintf("%.0f", x)
+	}
+	return fmt.Sprintf("%.3g", x)
+}
+
+// demandText says what a class asks for: "rate 420 requests/s",
+// "3 replicas" or "minReplicas 4".
+func demandText(c *Class) string {
+	switch {
+	case c.Rate > 0:
+		return fmt.Sprintf("rate %.4g requests/s", c.Rate)
+	case c.Replicas > 0:
+		return fmt.Sprintf("%d replicas", c.Replicas)
+	}
+	return fmt.Sprintf("minReplicas %d", c.MinReplicas)
 }
 
 // setBounds fills the resource numbers of candidates and the replica upper

@@ -40,6 +40,17 @@ func (m *model) materialize(s *solution, pi []float64) *Plan {
 	m.allocations(s, plan)
 	m.diff(plan)
 	m.reasons(s, pi, plan)
+	for ci, cm := range m.classes {
+		if cm.held != nil {
+			// Whatever else went short, this says it all.
+			unit := "replicas"
+			if cm.c.Rate > 0 {
+				unit = "requests/s"
+			}
+			s.unplaced[ci] = fmt.Sprintf("%s is more than its nodegroups could ever serve at their max sizes (at most %.4g %s); the plan serves what fits",
+				demandText(cm.c), *cm.held, unit)
+		}
+	}
 	for ci, why := range s.unplaced {
 		cm := m.classes[ci]
 		plan.Unplaced = append(plan.Unplaced, Unplaced{Class: cm.c.Name, Rate: cm.c.Rate, Replicas: cm.c.Replicas, Reason: why})

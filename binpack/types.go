@@ -79,10 +79,26 @@ type Options struct {
 	// runs everything on the caller's goroutine). The plan is the same
 	// for any value.
 	Workers int `json:"workers,omitempty"`
+	// MaxReplicas caps the replicas a plan may need (default
+	// DefaultMaxReplicas); MaxGPUs caps the GPUs the nodegroups' min sizes
+	// add up to (default DefaultMaxGPUs). The solver's memory and time
+	// grow with both, so a problem over either is an input error, not an
+	// out-of-memory crash.
+	MaxReplicas int `json:"maxReplicas,omitempty"`
+	MaxGPUs     int `json:"maxGPUs,omitempty"`
 }
 
 // DefaultBoundIterations is the default cap on lower-bound iterations.
 const DefaultBoundIterations = 1000
+
+// Defaults of Options.MaxReplicas and Options.MaxGPUs: about 130 MB and
+// a second of solving at the limit (testdata/near-limit.yaml, measured in
+// docs/binpack.md), above the largest benchmark (2,000 classes on 10,000
+// GPUs, at most 116,000 replicas).
+const (
+	DefaultMaxReplicas = 200_000
+	DefaultMaxGPUs     = 100_000
+)
 
 func (o Options) withDefaults() Options {
 	if o.BoundIterations <= 0 {
@@ -99,6 +115,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.MaxReplicas <= 0 {
+		o.MaxReplicas = DefaultMaxReplicas
+	}
+	if o.MaxGPUs <= 0 {
+		o.MaxGPUs = DefaultMaxGPUs
 	}
 	return o
 }

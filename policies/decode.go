@@ -215,7 +215,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 			d.fail(k, path, "keys must be plain strings, got %s", describe(k))
 			continue
 		}
-		fp := joinPath(path, k.Value)
+		fp := joinPath(path, keyPath(k.Value))
 		if prev, dup := seen[k.Value]; dup {
 			d.fail(k, fp, "duplicate key (first at line %d); remove one", prev.Line)
 			continue
@@ -223,7 +223,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 		seen[k.Value] = k
 		idx, ok := fields.byName[k.Value]
 		if !ok {
-			d.fail(k, fp, "unknown field %q%s", k.Value, suggest(k.Value, fields.names))
+			d.fail(k, fp, "unknown field %s%s", excerpt(k.Value), suggest(k.Value, fields.names))
 			continue
 		}
 		d.decode(val, fp, v.FieldByIndex(idx))
@@ -242,10 +242,10 @@ func (d *decoder) decodeMap(n *yaml.Node, path string, v reflect.Value) {
 			d.fail(k, path, "keys must be non-empty plain strings, got %s", describe(k))
 			continue
 		}
-		fp := fmt.Sprintf("%s[%s]", path, k.Value)
+		fp := fmt.Sprintf("%s[%s]", path, keyPath(k.Value))
 		key := reflect.ValueOf(k.Value)
 		if m.MapIndex(key).IsValid() {
-			d.fail(k, fp, "duplicate key %q; remove one", k.Value)
+			d.fail(k, fp, "duplicate key %s; remove one", excerpt(k.Value))
 			continue
 		}
 		e := reflect.New(v.Type().Elem()).Elem()
@@ -253,6 +253,16 @@ func (d *decoder) decodeMap(n *yaml.Node, path string, v reflect.Value) {
 		m.SetMapIndex(key, e)
 	}
 	v.Set(m)
+}
+
+// keyPath is a key as a field path segment: itself, or an excerpt when
+// it is long, so a hostile key cannot stretch the finding's line
+// (Finding.sanitize escapes what it holds).
+func keyPath(key string) string {
+	if len(key) <= 2*maxExcerpt {
+		return key
+	}
+	return excerpt(key)
 }
 
 func joinPath(path, name string) string {
@@ -276,15 +286,18 @@ func describe(n *yaml.Node) string {
 	}
 	switch n.Tag {
 	case "!!str":
-		return fmt.Sprintf("string %q", n.Value)
+		return "string " + excerpt(n.Value)
 	case "!!int", "!!float":
-		return "number " + n.Value
+		if len(n.Value) <= maxExcerpt {
+			return "number " + n.Value
+		}
+		return "number " + excerpt(n.Value)
 	case "!!bool":
 		return "boolean " + n.Value
 	case "!!null":
 		return "null"
 	}
-	return fmt.Sprintf("%s %q", strings.TrimPrefix(n.Tag, "!!"), n.Value)
+	return excerpt(strings.TrimPrefix(n.Tag, "!!")) + " " + excerpt(n.Value)
 }
 
 // structFields maps the json names of a struct's fields to their index.

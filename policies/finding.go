@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Finding is one problem in a policy directory: where it is, which field,
@@ -95,4 +97,69 @@ func FindingsOf(err error) []Finding {
 		return fe.Findings
 	}
 	return nil
+}
+
+// Findings echo bits of the files they are about, and lint prints them in
+// CI logs and as GitHub annotations, where a line that starts with "::" is
+// a workflow command. So what a finding quotes is short and escaped.
+const (
+	maxExcerpt      = 48  // runes of a value quoted by excerpt
+	maxMessageBytes = 320 // of a finding's message, after which it is cut
+	maxFieldBytes   = 200 // of a finding's field path
+)
+
+// excerpt quotes s for a message: Go-escaped, and cut after maxExcerpt
+// runes with its full length said, so a file that parsed as one long
+// string is not echoed whole.
+func excerpt(s string) string {
+	if n := utf8.RuneCountInString(s); n > maxExcerpt {
+		return fmt.Sprintf("%q... (%d bytes)", string([]rune(s)[:maxExcerpt]), len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// sanitize makes a finding safe to print on one line whatever the file
+// held: control, format (bidi) and line-separator characters escaped,
+// invalid UTF-8 replaced, and the field and message cut to a bound.
+func (f Finding) sanitize() Finding {
+	f.File = escapeControls(f.File)
+	f.Object = clip(escapeControls(f.Object), maxFieldBytes)
+	f.Field = clip(escapeControls(f.Field), maxFieldBytes)
+	f.Message = clip(escapeControls(f.Message), maxMessageBytes)
+	return f
+}
+
+func escapeControls(s string) string {
+	unsafe := func(r rune) bool {
+		return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError
+	}
+	if utf8.ValidString(s) && strings.IndexFunc(s, unsafe) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case r == utf8.RuneError:
+			b.WriteString(`\ufffd`)
+		case unsafe(r) && r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case unsafe(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// clip cuts s to at most n bytes on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("... (cut, %d bytes)", len(s))
 }

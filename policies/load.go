@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -73,6 +75,14 @@ func LoadFiles(paths ...string) (*Policy, error) { return Loader{}.LoadFiles(pat
 func Parse(name string, data []byte) (*Policy, error) { return Loader{}.Parse(name, data) }
 
 // Load is the package-level Load with l's limits.
+//
+// Every file is read through an os.Root on dir: a symbolic link may point
+// to another file in the directory (a Kubernetes ConfigMap mount is made
+// of such links) but never out of it, so a pull request that adds
+// "zz.yaml -> /etc/passwd" gets a finding, not the file's content in the
+// CI log. Entries that are not regular files (named pipes, devices,
+// directories) are findings too, and are never opened: reading a named
+// pipe would block for ever.
 func (l Loader) Load(dir string) (*Policy, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -81,46 +91,58 @@ func (l Loader) Load(dir string) (*Policy, error) {
 	if !st.IsDir() {
 		return l.LoadFiles(dir)
 	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy directory: %w", err)
+	}
+	defer root.Close()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading policy directory: %w", err)
 	}
-	var paths []string
+	var names []string
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") || e.IsDir() {
 			continue
 		}
 		if ext := filepath.Ext(name); ext == ".yaml" || ext == ".yml" {
-			paths = append(paths, filepath.Join(dir, name))
+			names = append(names, name)
 		}
 	}
-	if len(paths) == 0 {
+	if len(names) == 0 {
 		return nil, &FindingsError{Findings: []Finding{{File: dir, Message: "no *.yaml or *.yml policy files in this directory"}}}
 	}
-	return l.LoadFiles(paths...)
+	return l.load(names, func(name string) string { return filepath.Join(dir, name) },
+		func(name string) ([]byte, string) { return readPolicyFile(root, name, l.limits().MaxFileBytes) })
 }
 
-// LoadFiles is the package-level LoadFiles with l's limits.
+// LoadFiles is the package-level LoadFiles with l's limits. The caller
+// named the files, so they may be anywhere; they must still be regular
+// files.
 func (l Loader) LoadFiles(paths ...string) (*Policy, error) {
+	return l.load(paths, func(path string) string { return path },
+		func(path string) ([]byte, string) { return readPolicyFile(nil, path, l.limits().MaxFileBytes) })
+}
+
+// load reads the named files in sorted order with read, which returns a
+// file's content or a problem with the file; path names a file in findings.
+func (l Loader) load(names []string, path func(name string) string, read func(name string) (data []byte, problem string)) (*Policy, error) {
 	lim := l.limits()
-	paths = slices.Sorted(slices.Values(paths)) // a sorted copy: the caller's slice stays as it was
+	names = slices.Sorted(slices.Values(names)) // a sorted copy: the caller's slice stays as it was
 	var ins []input
 	var findings []Finding
-	if len(paths) > lim.MaxFiles {
-		findings = append(findings, Finding{File: paths[lim.MaxFiles], Message: fmt.Sprintf("more than %d policy files; split the policy or raise the limit", lim.MaxFiles)})
-		paths = paths[:lim.MaxFiles]
+	if len(names) > lim.MaxFiles {
+		findings = append(findings, Finding{File: path(names[lim.MaxFiles]), Message: fmt.Sprintf("more than %d policy files; split the policy or raise the limit", lim.MaxFiles)})
+		names = names[:lim.MaxFiles]
 	}
-	for _, p := range paths {
-		data, err := readLimited(p, lim.MaxFileBytes)
-		if errors.Is(err, errTooLarge) {
-			findings = append(findings, Finding{File: p, Line: 1, Column: 1, Message: fmt.Sprintf("file is larger than %d bytes; a policy file should be small, split it", lim.MaxFileBytes)})
+	for _, n := range names {
+		data, problem := read(n)
+		if problem != "" {
+			findings = append(findings, Finding{File: path(n), Line: 1, Column: 1, Message: problem})
 			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("reading policy file: %w", err)
-		}
-		ins = append(ins, input{name: p, data: data})
+		ins = append(ins, input{name: path(n), data: data})
 	}
 	return build(ins, lim, findings)
 }
@@ -129,27 +151,93 @@ func (l Loader) LoadFiles(paths ...string) (*Policy, error) {
 func (l Loader) Parse(name string, data []byte) (*Policy, error) {
 	lim := l.limits()
 	if int64(len(data)) > lim.MaxFileBytes {
-		return nil, &FindingsError{Findings: []Finding{{File: name, Line: 1, Column: 1, Message: fmt.Sprintf("file is larger than %d bytes; a policy file should be small, split it", lim.MaxFileBytes)}}}
+		return nil, &FindingsError{Findings: []Finding{{File: name, Line: 1, Column: 1, Message: tooLarge(lim.MaxFileBytes)}}}
 	}
 	return build([]input{{name: name, data: data}}, lim, nil)
 }
 
-var errTooLarge = errors.New("file too large")
+func tooLarge(limit int64) string {
+	return fmt.Sprintf("file is larger than %d bytes; a policy file should be small, split it", limit)
+}
 
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+// readPolicyFile reads one policy file of at most limit bytes. With root
+// set, name is relative to it and may not leave it. What is wrong with the
+// file itself (a link out of the directory or in a loop, not a regular
+// file, unreadable, too large) comes back as a problem, a finding's
+// message, so one bad entry does not hide the others.
+func readPolicyFile(root *os.Root, name string, limit int64) ([]byte, string) {
+	stat, open := os.Stat, os.Open
+	if root != nil {
+		stat, open = root.Stat, root.Open
+	}
+	st, err := stat(name)
 	if err != nil {
-		return nil, err
+		return nil, fileProblem(root, name, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Sprintf("not a regular file (%s); policy files must be regular files", fileType(st.Mode()))
+	}
+	f, err := open(name)
+	if err != nil {
+		return nil, fileProblem(root, name, err)
 	}
 	defer f.Close()
+	// The entry may have changed between Stat and Open; check what was
+	// opened (a named pipe opens at once only when a writer is there).
+	if ost, err := f.Stat(); err != nil || !os.SameFile(st, ost) {
+		return nil, "the file changed while it was read; run again"
+	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, err
+		return nil, fileProblem(root, name, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, errTooLarge
+		return nil, tooLarge(limit)
 	}
-	return data, nil
+	return data, ""
+}
+
+// fileProblem says why name could not be read, without its content or
+// the target of a link.
+func fileProblem(root *os.Root, name string, err error) string {
+	link := false
+	if root != nil {
+		if lst, lerr := root.Lstat(name); lerr == nil && lst.Mode()&fs.ModeSymlink != 0 {
+			link = true
+		}
+	}
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		return "symbolic link loop; remove the link"
+	case link && errors.Is(err, fs.ErrNotExist):
+		return "symbolic link to a file that does not exist; remove the link"
+	case link && !errors.Is(err, fs.ErrPermission):
+		// os.Root refuses a path that leaves it with an unexported
+		// error; any other failure to follow a link lands here too.
+		return "symbolic link leads outside the policy directory; policy files must be inside it (a link to another file in the directory is fine)"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is the finding's file already
+	}
+	return fmt.Sprintf("cannot read: %v", err)
+}
+
+// fileType names a non-regular file's type.
+func fileType(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "type " + m.Type().String()
 }
 
 type input struct {
@@ -168,6 +256,9 @@ func build(ins []input, lim Limits, findings []Finding) (*Policy, error) {
 	findings = append(findings, preDefaultChecks(p)...)
 	Default(p)
 	findings = append(findings, Validate(p)...)
+	for i := range findings {
+		findings[i] = findings[i].sanitize()
+	}
 	if len(findings) > 0 {
 		sortFindings(findings)
 		return nil, &FindingsError{Findings: findings}
@@ -206,6 +297,7 @@ func parseFile(p *Policy, in input, lim Limits, findings []Finding) (out []Findi
 			p.partial = true
 			msg := strings.TrimPrefix(err.Error(), "yaml: ")
 			msg = strings.TrimPrefix(msg, fmt.Sprintf("line %d: ", line))
+			msg = clip(msg, maxMessageBytes/2)
 			if strings.HasPrefix(msg, "did not find expected") {
 				// yaml.v3 reports parser (not scanner) errors with a
 				// 0-based line; scanner errors are 1-based.
@@ -268,14 +360,14 @@ func decodeDocument(p *Policy, file string, root *yaml.Node, lim Limits, finding
 		case "spec":
 			specNode = v
 		default:
-			d.fail(k, k.Value, "unknown field %q%s", k.Value, suggest(k.Value, []string{"apiVersion", "kind", "metadata", "spec"}))
+			d.fail(k, keyPath(k.Value), "unknown field %s%s", excerpt(k.Value), suggest(k.Value, []string{"apiVersion", "kind", "metadata", "spec"}))
 		}
 	}
 	switch {
 	case !seen["apiVersion"]:
 		d.fail(root, "apiVersion", "missing; set apiVersion: %s", APIVersion)
 	case env.APIVersion != APIVersion:
-		d.fail(valueNode(root, "apiVersion"), "apiVersion", "unsupported apiVersion %q; this headroom reads %s", env.APIVersion, APIVersion)
+		d.fail(valueNode(root, "apiVersion"), "apiVersion", "unsupported apiVersion %s; this headroom reads %s", excerpt(env.APIVersion), APIVersion)
 		return findings
 	}
 	var target reflect.Value
@@ -290,7 +382,7 @@ func decodeDocument(p *Policy, file string, root *yaml.Node, lim Limits, finding
 		d.fail(root, "kind", "missing; set kind to %s, %s or %s", KindCluster, KindModelClass, KindNodeGroup)
 		return findings
 	default:
-		d.fail(valueNode(root, "kind"), "kind", "unknown kind %q%s", env.Kind, suggest(env.Kind, []string{KindCluster, KindModelClass, KindNodeGroup}))
+		d.fail(valueNode(root, "kind"), "kind", "unknown kind %s%s", excerpt(env.Kind), suggest(env.Kind, []string{KindCluster, KindModelClass, KindNodeGroup}))
 		return findings
 	}
 	name := env.Metadata.Name

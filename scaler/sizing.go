@@ -375,7 +375,7 @@ func sizeReplicas(rate float64, s ServiceModel, slo time.Duration, percentile fl
 	}
 	hi, ok := searchReplicas(rate, s, t, p, maxReplicas)
 	if !ok {
-		return Sizing{Replicas: hi, Reason: fmt.Sprintf("needs more than max %d replicas at %.2f req/s", maxReplicas, rate)}
+		return Sizing{Replicas: hi, Reason: fmt.Sprintf("needs more than max %d replicas at %.4g req/s", maxReplicas, rate)}
 	}
 	a := rate * mean
 	util := a / float64(hi*s.Concurrency)
@@ -403,7 +403,14 @@ func searchReplicas(rate float64, s ServiceModel, t, p float64, maxReplicas int)
 	var nodes svcNodes
 	nodes.at(fitLognormal(mean, s.P95.Seconds()*s.Multiplier), t)
 	meets := func(r int) bool { return newQueue(rate, r, s).cdfAt(&nodes) >= p }
-	lo := int(math.Floor(rate*mean/float64(s.Concurrency))) + 1 // fewest stable replicas
+	// The fewest stable replicas, in floats: a hostile rate (a trace
+	// scaled by 1e12) overflows an int, and evaluating a queue of c
+	// replicas costs O(c), so more than maxReplicas is answered unseen.
+	stable := math.Floor(rate*mean/float64(s.Concurrency)) + 1
+	if stable > float64(maxReplicas) {
+		return int(min(stable, math.MaxInt32)), false
+	}
+	lo := int(stable)
 	hi := lo
 	for !meets(hi) {
 		if hi > maxReplicas {

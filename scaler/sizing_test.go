@@ -133,6 +133,10 @@ func TestSizeReplicasTable(t *testing.T) {
 		{"too slow for the slo", 50, ServiceModel{Mean: 100 * ms, P95: 150 * ms, Concurrency: 1, Multiplier: 1.5}, 200 * ms, 40, 0, false},
 		{"over max", 1000, ServiceModel{Mean: 100 * ms, P95: 150 * ms, Concurrency: 1}, time.Second, 40, 101, false},
 		{"nan rate", math.NaN(), ServiceModel{Mean: 100 * ms}, time.Second, 40, 0, false},
+		// A trace scaled by 1e12 or more: answered at once and without an
+		// int overflow (1e300 used to come back as 64 replicas).
+		{"absurd rate", 1e300, ServiceModel{Mean: 100 * ms, P95: 150 * ms, Concurrency: 1}, time.Second, 40, math.MaxInt32, false},
+		{"rate far over max", 1e9, ServiceModel{Mean: 100 * ms, P95: 150 * ms, Concurrency: 1}, time.Second, 40, 100_000_001, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := SizeReplicas(tc.rate, tc.svc, tc.slo, 95, tc.max)

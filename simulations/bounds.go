@@ -108,7 +108,10 @@ func need(mc *policies.ModelClass, p policies.ServiceProfile, rate, target float
 	m := scaler.ServiceModel{Mean: p.ServiceTime.Mean.Duration, P95: p.ServiceTime.P95.Duration, Concurrency: p.Concurrency}
 	maxR := max(mc.Spec.Scaling.MaxReplicas, 1)
 	for _, pct := range []float64{target, mc.Spec.SLO.Percentile} {
-		if s := scaler.SizeReplicas(rate, m, mc.Spec.SLO.Latency.Duration, pct, 100000); s.Replicas > 0 {
+		// Searching past maxR changes nothing (the answer is capped at it)
+		// and costs O(replicas) per queue evaluated: a trace scaled by 1e6
+		// took 20 s more.
+		if s := scaler.SizeReplicas(rate, m, mc.Spec.SLO.Latency.Duration, pct, maxR); s.Replicas > 0 {
 			return min(max(s.Replicas, mc.Spec.Scaling.MinReplicas), maxR)
 		}
 	}

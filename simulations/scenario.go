@@ -3,6 +3,7 @@ package simulations
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,8 +57,15 @@ type Expectation struct {
 }
 
 // LoadScenario reads and checks a scenario file; unknown fields are errors.
+// It reads at most one byte more than ParseScenario takes, so an endless
+// input (/dev/zero) ends as its size error.
 func LoadScenario(path string) (*Scenario, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading scenario: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxScenarioBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading scenario: %w", err)
 	}

@@ -111,6 +111,9 @@ func NewWorkload(t *trace.Trace, o WorkloadOptions) (*Workload, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := t.Check(); err != nil {
+		return nil, err
+	}
 	start, end := t.Span()
 	if o.Duration > 0 && start.Add(o.Duration).Before(end) {
 		end = start.Add(o.Duration)
@@ -238,7 +241,11 @@ func (w *Workload) fromRequests(t *trace.Trace, o WorkloadOptions, index map[str
 	if w.Step <= 0 {
 		w.Step = 10 * time.Second
 	}
-	w.Rates = ratesFromArrivals(w.Times, w.Class, len(w.Classes), w.Step, w.Duration)
+	steps, err := trace.Steps(w.Duration, w.Step)
+	if err != nil {
+		return fmt.Errorf("workload: %w", err)
+	}
+	w.Rates = ratesFromArrivals(w.Times, w.Class, len(w.Classes), w.Step, steps)
 	w.Source = fmt.Sprintf("%d requests (%d per-request rows x %d)", len(all), n, k)
 	return nil
 }
@@ -283,11 +290,9 @@ func sortArrivals(a []arr, span int64) {
 	copy(a, out)
 }
 
-func ratesFromArrivals(times []int64, class []int32, nc int, step, dur time.Duration) [][]float64 {
-	steps := int((dur + step - 1) / step)
-	if steps < 1 {
-		steps = 1
-	}
+// ratesFromArrivals counts arrivals into steps (trace.Steps of the
+// workload's duration) per class.
+func ratesFromArrivals(times []int64, class []int32, nc int, step time.Duration, steps int) [][]float64 {
 	r := make([][]float64, nc)
 	for c := range r {
 		r[c] = make([]float64, steps)
@@ -324,7 +329,10 @@ func (w *Workload) fromRates(t *trace.Trace, o WorkloadOptions, index map[string
 		step = min(t.Window, time.Minute)
 	}
 	w.Step = step
-	steps := int((w.Duration + step - 1) / step)
+	steps, err := trace.Steps(w.Duration, step)
+	if err != nil {
+		return fmt.Errorf("workload: %w", err)
+	}
 	w.Rates = make([][]float64, len(w.Classes))
 	for c := range w.Rates {
 		w.Rates[c] = make([]float64, steps)

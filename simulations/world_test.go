@@ -374,3 +374,36 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Errorf("content %q", b)
 	}
 }
+
+// TestWorkloadBoundsSteps: a rate trace of nanosecond windows, a step of a
+// nanosecond, or a request trace over centuries is an error, not a
+// makeslice panic or an out-of-memory crash.
+func TestWorkloadBoundsSteps(t *testing.T) {
+	epoch := time.Unix(0, 0)
+	opts := WorkloadOptions{Classes: []string{"a"}}
+	nano := &trace.Trace{Format: trace.FormatRates, Window: time.Nanosecond,
+		Rates: []trace.RateWindow{{Start: epoch, Rate: 1}, {Start: epoch.Add(1), Rate: 1}, {Start: epoch.Add(1e16), Rate: 1}}}
+	if _, err := NewWorkload(nano, opts); !trace.IsTooLarge(err) {
+		t.Errorf("nanosecond windows: %v", err)
+	}
+	minute := &trace.Trace{Format: trace.FormatRates, Window: time.Minute,
+		Rates: []trace.RateWindow{{Start: epoch, Rate: 1}, {Start: epoch.Add(30 * 24 * time.Hour), Rate: 1}}}
+	if _, err := NewWorkload(minute, WorkloadOptions{Classes: []string{"a"}, Step: time.Nanosecond}); !trace.IsTooLarge(err) {
+		t.Errorf("a 1ns step over a month: %v", err)
+	}
+	old := &trace.Trace{Format: trace.FormatRequests, Requests: []trace.Request{{Time: epoch}, {Time: epoch.AddDate(200, 0, 0)}}}
+	if _, err := NewWorkload(old, opts); !trace.IsTooLarge(err) {
+		t.Errorf("requests over 200 years: %v", err)
+	}
+}
+
+// TestLoadScenarioEndlessInput: /dev/zero as a scenario is a size error,
+// not a read until memory runs out.
+func TestLoadScenarioEndlessInput(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	if _, err := LoadScenario("/dev/zero"); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("got %v", err)
+	}
+}

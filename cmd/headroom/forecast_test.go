@@ -54,6 +54,7 @@ func TestForecastSynthAndBacktest(t *testing.T) {
 }
 
 func TestForecastBacktestErrors(t *testing.T) {
+	const rate = "../../simulations/testdata/traces/servegen_language_m-mid_rate.csv"
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.csv")
 	if err := os.WriteFile(bad, []byte("TIMESTAMP\n2023-11-16 18:17:03\n2023-11-16 18:17:01\n"), 0o644); err != nil {
@@ -69,6 +70,12 @@ func TestForecastBacktestErrors(t *testing.T) {
 		{[]string{"forecast", "backtest", "--trace", bad, "--methods", "magic"}, "unknown forecast method"},
 		{[]string{"forecast", "backtest", "--trace", bad, "-o", "xml"}, "unknown output format"},
 		{[]string{"forecast", "backtest", "--trace", filepath.Join(dir, "missing.csv")}, "opening trace"},
+		// Hostile flags on a good trace (docs/reliability.md).
+		{[]string{"forecast", "backtest", "--trace", rate, "--step", "-1m"}, "must be positive"},
+		{[]string{"forecast", "backtest", "--trace", rate, "--step", "1ns"}, "trace too large"},
+		{[]string{"forecast", "backtest", "--trace", rate, "--quantile", "NaN"}, "quantile NaN"},
+		{[]string{"forecast", "backtest", "--trace", rate, "--horizon", "100000h"}, "too short"},
+		{[]string{"forecast", "backtest", "--trace", "/dev/zero"}, "a line longer than"},
 	} {
 		code, _, errs := runForecastCLI(t, tc.args...)
 		if code == 0 || !strings.Contains(errs, tc.want) {

@@ -92,7 +92,7 @@ func loadPackProblem(f packFlags) (*binpack.Problem, error) {
 	case f.problem != "" && (f.policy != "" || f.demand != ""):
 		return nil, errors.New("--problem replaces --policy and --demand; give one or the other")
 	case f.problem != "":
-		data, err := os.ReadFile(f.problem)
+		data, err := readInput(f.problem)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +114,7 @@ func loadPackProblem(f packFlags) (*binpack.Problem, error) {
 		if err != nil {
 			return nil, fmt.Errorf("loading policy %s: %w", f.policy, err)
 		}
-		data, err := os.ReadFile(f.demand)
+		data, err := readInput(f.demand)
 		if err != nil {
 			return nil, err
 		}
@@ -127,7 +127,7 @@ func loadPackProblem(f packFlags) (*binpack.Problem, error) {
 		}
 	}
 	if f.current != "" {
-		data, err := os.ReadFile(f.current)
+		data, err := readInput(f.current)
 		if err != nil {
 			return nil, err
 		}
@@ -138,6 +138,18 @@ func loadPackProblem(f packFlags) (*binpack.Problem, error) {
 		p.Current = st
 	}
 	return p, nil
+}
+
+// readInput reads a demand, state or problem file, at most one byte more
+// than binpack.MaxFileBytes, so the parser reports an input that is too
+// large (or endless, like /dev/zero) instead of reading it into memory.
+func readInput(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, binpack.MaxFileBytes+1))
 }
 
 func printPlan(w io.Writer, plan *binpack.Plan, format string) error {

@@ -76,3 +76,39 @@ func TestPackErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPackHostileDemand: demand the fleet could never hold is a partial
+// plan (exit 3) that says so, fast; an endless or huge input file is an
+// error, not an out-of-memory crash.
+func TestPackHostileDemand(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("apiVersion: headroom.dev/v1alpha1\nkind: Demand\nclasses:\n  - name: reader-en-large\n"+body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, append([]byte("apiVersion: headroom.dev/v1alpha1\nkind: Demand\n"), bytes.Repeat([]byte("# padding\n"), binpack.MaxFileBytes/10+1)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pol := "../../examples/reference"
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--policy", pol, "--demand", write("r.yaml", "    rate: 1e300\n")}, 3, "more than its nodegroups could ever serve at their max sizes"},
+		{[]string{"--policy", pol, "--demand", write("n.yaml", "    replicas: 99999999999\n")}, 3, "at most 192 replicas"},
+		{[]string{"--policy", pol, "--demand", big}, 1, "larger than"},
+		{[]string{"--policy", pol, "--demand", "/dev/zero"}, 1, "larger than"},
+		{[]string{"--problem", "/dev/zero"}, 1, "larger than"},
+		{[]string{"--policy", pol, "--demand", write("ok.yaml", "    rate: 10\n"), "--current", "/dev/zero"}, 1, "larger than"},
+	} {
+		code, _, errOut := runPack(t, tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+}

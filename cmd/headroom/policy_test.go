@@ -214,3 +214,49 @@ func TestCatalogWithPolicy(t *testing.T) {
 		t.Fatalf("bad policy: exit %d %s", code, errOut)
 	}
 }
+
+// TestPolicyLintHostileDirectory: a pull request that adds a link to a
+// file outside the policy directory gets one finding per output format and
+// never the file's content in the CI log; a file name or value that holds
+// a line break cannot start a workflow command of its own.
+func TestPolicyLintHostileDirectory(t *testing.T) {
+	base := t.TempDir()
+	secret := filepath.Join(base, "passwd")
+	if err := os.WriteFile(secret, []byte("root:x:0:0:hunter2:/root:/bin/bash\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "policy")
+	src, err := os.ReadFile(filepath.Join(badPolicy, "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{
+		os.Mkdir(dir, 0o755),
+		os.WriteFile(filepath.Join(dir, "policy.yaml"), src, 0o644),
+		os.Symlink(secret, filepath.Join(dir, "zz.yaml")),
+		os.WriteFile(filepath.Join(dir, "x\n::error::pwned.yaml"), []byte("kind: \"a\\n::error::pwned\"\n"), 0o644),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, format := range []string{"text", "json", "github"} {
+		t.Run(format, func(t *testing.T) {
+			code, out, errOut := runPolicyCLI(t, "policy", "lint", "-o", format, dir)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errOut)
+			}
+			if strings.Contains(out+errOut, "hunter2") {
+				t.Fatalf("the linked file's content is in the output:\n%s", out)
+			}
+			if !strings.Contains(out, "symbolic link leads outside the policy directory") {
+				t.Fatalf("no finding for the link:\n%s", out)
+			}
+			for _, line := range strings.Split(out, "\n") {
+				if strings.HasPrefix(line, "::") && !strings.HasPrefix(line, "::error file=") || strings.Contains(line, "pwned") && strings.HasPrefix(line, "::error::") {
+					t.Fatalf("a workflow command the file wrote: %q", line)
+				}
+			}
+		})
+	}
+}

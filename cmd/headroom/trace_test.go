@@ -89,3 +89,22 @@ func TestTraceRecord(t *testing.T) {
 		t.Errorf("bad start: exit %d %q", code, errOut)
 	}
 }
+
+// TestTraceTooManyWindows: `trace stats` and `simulate` answer a rate
+// trace of 10^16 nanosecond windows with the same error (simulate used to
+// panic in makeslice, and stats printed a summary).
+func TestTraceTooManyWindows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nano.csv")
+	if err := os.WriteFile(path, []byte("window_start_s,rate\n0,1\n0.000000001,1\n10000000,1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"trace", "stats", path},
+		{"simulate", "--trace", path, "--policy", "../../examples/reference"},
+	} {
+		code, _, errOut := runSimCLI(t, args...)
+		if code == 0 || !strings.Contains(errOut, "trace too large") || !strings.Contains(errOut, "windows of 1ns") {
+			t.Errorf("%s: exit %d, stderr %q", args[0], code, errOut)
+		}
+	}
+}

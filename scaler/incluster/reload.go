@@ -126,6 +126,12 @@ func dirHash(dir string) (string, error) {
 	slices.Sort(files)
 	h := sha256.New()
 	for _, f := range files {
+		// A named pipe would block the open for ever: hash that it is
+		// there, and let policies.Load report it.
+		if st, err := os.Stat(f); err != nil || !st.Mode().IsRegular() {
+			io.WriteString(h, f+"\x00not a regular file\x00")
+			continue
+		}
 		fh, err := os.Open(f)
 		if err != nil {
 			return "", fmt.Errorf("reading policy file: %w", err)

@@ -143,6 +143,9 @@ func ReadProm(r io.Reader, opts ReadOptions) (*Trace, error) {
 		}
 		t.Window = time.Duration(minGap) * time.Millisecond
 	}
+	if err := t.Check(); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 

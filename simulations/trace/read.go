@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -33,6 +34,12 @@ const (
 	DefaultMaxRows        = 20_000_000
 )
 
+// MaxLineBytes bounds one line of a CSV trace. A row is a few dozen bytes;
+// without the bound, an input without line breaks (/dev/zero, a binary
+// file) would be buffered whole by the CSV reader, up to MaxBytes, before
+// anything could say it is not a trace.
+const MaxLineBytes = 64 << 10
+
 func (o ReadOptions) withDefaults() ReadOptions {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes
@@ -64,7 +71,7 @@ func ReadFile(path string, opts ReadOptions) (*Trace, error) {
 // package documentation for the formats).
 func Read(r io.Reader, opts ReadOptions) (*Trace, error) {
 	opts = opts.withDefaults()
-	lr := &limitReader{r: r, left: opts.MaxBytes}
+	lr := &limitReader{r: r, left: opts.MaxBytes, maxLine: MaxLineBytes}
 	cr := csv.NewReader(lr)
 	cr.ReuseRecord = true
 	cr.TrimLeadingSpace = true
@@ -164,6 +171,9 @@ func readRequests(cr *csv.Reader, lr *limitReader, c columns, opts ReadOptions) 
 	if len(t.Requests) == 0 {
 		return nil, ErrEmpty
 	}
+	if err := t.Check(); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -216,6 +226,9 @@ func readRates(cr *csv.Reader, lr *limitReader, c columns, opts ReadOptions) (*T
 			return nil, fmt.Errorf("window length %g s is too small", minGap)
 		}
 	}
+	if err := t.Check(); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -253,6 +266,9 @@ func optInt(rec []string, i int) (int, error) {
 
 // csvError turns a csv or size error into a *ParseError with its line.
 func csvError(err error, lr *limitReader) error {
+	if lr.longLine {
+		return fmt.Errorf("%w: a line longer than %d bytes; not a trace CSV", ErrTooLarge, MaxLineBytes)
+	}
 	if lr.exceeded {
 		return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, lr.max())
 	}
@@ -265,11 +281,16 @@ func csvError(err error, lr *limitReader) error {
 
 // limitReader fails with ErrTooLarge once more than its limit has been read,
 // where io.LimitReader would silently truncate the trace.
+//
+// With maxLine set it also fails once a line runs longer than that.
 type limitReader struct {
 	r        io.Reader
 	left     int64
 	read     int64
 	exceeded bool
+	maxLine  int // 0: no bound
+	line     int // bytes since the last '\n'
+	longLine bool
 }
 
 func (l *limitReader) max() int64 { return l.read + l.left }
@@ -288,6 +309,17 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	if l.left < 0 {
 		l.exceeded = true
 		return n, ErrTooLarge
+	}
+	if l.maxLine > 0 {
+		if i := bytes.LastIndexByte(p[:n], '\n'); i >= 0 {
+			l.line = n - i - 1
+		} else {
+			l.line += n
+		}
+		if l.line > l.maxLine {
+			l.longLine = true
+			return n, ErrTooLarge
+		}
 	}
 	return n, err
 }

@@ -26,8 +26,52 @@ type ResampleOptions struct {
 	Interp Interp
 }
 
-// MaxSteps bounds the length of a resampled series (about 190 days at 1 s).
+// MaxSteps bounds the length of a resampled series (about 190 days at 1 s),
+// the windows of a rate trace, and the steps of a simulated workload.
 const MaxSteps = 1 << 24
+
+// Steps is how many steps of length step cover span (rounded up, at least
+// one), or an ErrTooLarge error when that is more than MaxSteps. Every
+// series, window grid and workload over a trace is allocated by this
+// count, so this is the one place that bounds them.
+func Steps(span, step time.Duration) (int, error) {
+	if step <= 0 {
+		return 0, fmt.Errorf("step %v must be positive", step)
+	}
+	n := span / step
+	if span%step > 0 {
+		n++
+	}
+	n = max(n, 1)
+	if n > MaxSteps {
+		return 0, fmt.Errorf("%w: %v in steps of %v is %d steps, more than %d", ErrTooLarge, span, step, int64(n), MaxSteps)
+	}
+	return int(n), nil
+}
+
+// Check validates what no single row shows: a trace must span less time
+// than a time.Duration holds (about 292 years), and a rate trace at most
+// MaxSteps windows. Read and ReadProm check every trace they return; the
+// simulator checks traces built in code. Example: windows that start 1 ns
+// apart make the window 1 ns, and a last window 4 months on makes 10^16
+// of them; that is an ErrTooLarge here, not a panic in whatever allocates
+// them.
+func (t *Trace) Check() error {
+	start, end := t.Span()
+	if end.Sub(start) == math.MaxInt64 {
+		return fmt.Errorf("%w: the trace spans more than %v (from %s to %s)", ErrTooLarge, time.Duration(math.MaxInt64), start.Format(time.RFC3339), end.Format(time.RFC3339))
+	}
+	if t.Format != FormatRates {
+		return nil
+	}
+	if t.Window <= 0 {
+		return fmt.Errorf("rate trace without a window length")
+	}
+	if _, err := Steps(end.Sub(start), t.Window); err != nil {
+		return fmt.Errorf("rate trace windows of %v from %s to %s: %w", t.Window, start.Format(time.RFC3339), end.Format(time.RFC3339), err)
+	}
+	return nil
+}
 
 // Resample turns the trace into a Series at the given step. See the package
 // documentation for how requests and windows become rates.
@@ -62,14 +106,12 @@ func (t *Trace) resampleRequests(step time.Duration, opts ResampleOptions) (Seri
 	}
 	// Steps start at the first request; a trailing partial step is dropped
 	// because its rate would be undercounted.
-	steps := int64(last.Sub(first) / step)
-	short := steps < 1 // shorter than one step: keep it all in one step
-	if short {
-		steps = 1
+	whole := int64(last.Sub(first) / step)
+	short := whole < 1 // shorter than one step: keep it all in one step
+	if _, err := Steps(last.Sub(first), step); err != nil {
+		return Series{}, err
 	}
-	if steps > MaxSteps {
-		return Series{}, fmt.Errorf("%w: %d steps of %v", ErrTooLarge, steps, step)
-	}
+	steps := max(whole, 1)
 	counts := make([]float64, steps)
 	for _, r := range t.Requests {
 		if opts.Class != "" && r.Class != opts.Class {
@@ -111,8 +153,11 @@ func (t *Trace) resampleRates(step time.Duration, opts ResampleOptions) (Series,
 		return Series{}, fmt.Errorf("%w: no windows of class %q", ErrEmpty, opts.Class)
 	}
 	nw := int64(end.Sub(start) / t.Window)
-	if nw > MaxSteps || int64(end.Sub(start)/step) > MaxSteps {
-		return Series{}, fmt.Errorf("%w: span %v at step %v", ErrTooLarge, end.Sub(start), step)
+	if _, err := Steps(end.Sub(start), t.Window); err != nil {
+		return Series{}, err
+	}
+	if _, err := Steps(end.Sub(start), step); err != nil {
+		return Series{}, err
 	}
 	grid := make([]float64, nw)
 	for i := range grid {
