@@ -13,6 +13,7 @@ import (
 // Logging is a no-op and no Prometheus registry is used.
 func NewHeadroom(opts scaler.Options) ControllerFactory {
 	return func(env Env) (Controller, error) {
+		opts := opts // a factory may serve runs going at once
 		if opts.Catalog == nil {
 			opts.Catalog = env.Catalog
 		}

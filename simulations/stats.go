@@ -31,6 +31,9 @@ type classAcc struct {
 	minutesBelow   float64 // 1-minute windows below the class's target
 	target         float64 // the SLO's percentile / 100
 	scrapes5, scr1 int     // scrapes per window
+	// ready replicas summed over scrapes, and the most at one scrape
+	replicaSum         float64
+	replicaMax, scrape int
 }
 
 // window accumulates finished requests over a run of scrapes.
@@ -206,6 +209,9 @@ func (s *runStats) scrapeNow(w *World, t int64) {
 		a.chErr += slot.errors
 		a.chLat.merge(&slot.lat)
 		a.incidents(slot, t)
+		a.replicaSum += float64(len(w.ready[c]))
+		a.replicaMax = max(a.replicaMax, len(w.ready[c]))
+		a.scrape++
 	}
 	// GPU memory: used by replicas on ready nodes over all GPU memory of
 	// ready GPU nodes.
