@@ -108,7 +108,7 @@ func TestWhatifHarmlessChangeExits0(t *testing.T) {
 			Dirty bool   `json:"dirty"`
 		} `json:"head"`
 		Changes []struct{ Name, Field, Old, New string } `json:"policyChanges"`
-		Others  []any                                   `json:"others"`
+		Others  []any                                    `json:"others"`
 		Classes []struct {
 			Class string `json:"class"`
 			Head  struct {
