@@ -95,7 +95,11 @@ func NewWhatIf(cmp *Comparison, base, head Side, changes []policies.Change) (*Wh
 	if changes == nil {
 		changes = []policies.Change{}
 	}
-	wi := &WhatIf{Base: base, Head: head, Workload: cmp.Workload, Start: cmp.Start, Duration: cmp.Duration, Seed: cmp.Seed,
+	dur := cmp.Duration
+	if d, err := time.ParseDuration(dur); err == nil {
+		dur = d.Round(time.Second).String()
+	}
+	wi := &WhatIf{Base: base, Head: head, Workload: cmp.Workload, Start: cmp.Start, Duration: dur, Seed: cmp.Seed,
 		Changes: changes, HeadRun: summarize("head", h), BaseRun: summarize("base", b), Broken: []string{}}
 	for _, r := range cmp.Runs[2:] {
 		wi.Others = append(wi.Others, summarize(r.Controller, r))
