@@ -35,7 +35,8 @@ type CompareOptions struct {
 	// share nothing that changes, so the result does not depend on it.
 	Parallel int
 	// Progress, when set, is called as the runs advance (from one
-	// goroutine at a time); run is "k/n" where k runs are done.
+	// goroutine at a time) with the virtual time done averaged over the
+	// runs; run is "k/n" where k runs are done.
 	Progress func(run string, done, total time.Duration)
 }
 
@@ -128,7 +129,7 @@ func lowerBoundOf(p *policies.Policy, wl *Workload, wo WorldOptions, target floa
 }
 
 // progress folds the progress of runs going at once into one report: the
-// runs done, and the virtual time of the slowest run still going.
+// runs done, and the virtual time simulated so far averaged over the runs.
 type progress struct {
 	mu    sync.Mutex
 	f     func(run string, done, total time.Duration)
@@ -150,15 +151,14 @@ func (p *progress) run(i int) func(done, total time.Duration) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.at[i] = d
-		finished, slowest := 0, p.total
+		finished, sum := 0, 0.0
 		for _, t := range p.at {
 			if t >= p.total {
 				finished++
-			} else {
-				slowest = min(slowest, t)
 			}
+			sum += float64(t)
 		}
-		p.f(fmt.Sprintf("%d/%d", finished, p.n), slowest, p.total)
+		p.f(fmt.Sprintf("%d/%d", finished, p.n), time.Duration(sum/float64(p.n)), p.total)
 	}
 }
 

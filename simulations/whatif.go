@@ -265,7 +265,7 @@ func (wi *WhatIf) totals() [][4]string {
 		{"cost $/week", "$" + commas(b.CostPerWeek), "$" + commas(h.CostPerWeek), signedUSD(h.CostPerWeek-b.CostPerWeek) + " (" + pctChange(b.CostPerHour, h.CostPerHour) + ")"},
 	}
 	if b.CostVsBound > 0 && h.CostVsBound > 0 {
-		rows = append(rows, [4]string{"cost vs clairvoyant bound", vsBound(b), vsBound(h), fmt.Sprintf("%+.2fx", h.CostVsBound-b.CostVsBound)})
+		rows = append(rows, [4]string{"cost vs clairvoyant bound (on head's policy)", vsBound(b), vsBound(h), fmt.Sprintf("%+.2fx", h.CostVsBound-b.CostVsBound)})
 	}
 	return rows
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/headroom-dev/headroom/policies"
 )
@@ -88,5 +89,19 @@ func TestWhatIfMarkdownFitsAComment(t *testing.T) {
 	}
 	if strings.Count(out, "```") != 2 {
 		t.Error("a change value closed the code block")
+	}
+}
+
+func TestProgressAverages(t *testing.T) {
+	var got []string
+	p := newProgress(func(run string, done, total time.Duration) { got = append(got, fmt.Sprintf("%s %v/%v", run, done, total)) }, 2, time.Hour)
+	p.run(0)(30*time.Minute, time.Hour)
+	p.run(1)(time.Hour, time.Hour)
+	p.run(0)(time.Hour, time.Hour)
+	if want := []string{"0/2 15m0s/1h0m0s", "1/2 45m0s/1h0m0s", "2/2 1h0m0s/1h0m0s"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("progress %q, want %q", got, want)
+	}
+	if newProgress(nil, 1, time.Hour).run(0) != nil {
+		t.Error("a callback without a progress function")
 	}
 }
