@@ -94,7 +94,9 @@ func TestWhatIfMarkdownFitsAComment(t *testing.T) {
 
 func TestProgressAverages(t *testing.T) {
 	var got []string
-	p := newProgress(func(run string, done, total time.Duration) { got = append(got, fmt.Sprintf("%s %v/%v", run, done, total)) }, 2, time.Hour)
+	p := newProgress(func(run string, done, total time.Duration) {
+		got = append(got, fmt.Sprintf("%s %v/%v", run, done, total))
+	}, 2, time.Hour)
 	p.run(0)(30*time.Minute, time.Hour)
 	p.run(1)(time.Hour, time.Hour)
 	p.run(0)(time.Hour, time.Hour)
