@@ -17,8 +17,10 @@ import (
 	"github.com/headroom-dev/headroom/simulations"
 )
 
-// Exit codes of whatif: 0 head keeps every SLO target base met, 1 head
-// breaks one, 2 could not run (a policy with findings, a bad ref or flag).
+// outMarkdown is whatif's pull-request comment format. Its exit codes are
+// the policy commands' (exitClean, exitFound, exitTrouble): 0 head keeps
+// every SLO target base met, 1 head breaks one, 2 could not run (a policy
+// with findings, a bad revision or flag).
 const outMarkdown = "markdown"
 
 type whatifFlags struct {
