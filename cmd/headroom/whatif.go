@@ -321,25 +321,38 @@ func (r *gitRepo) checkout(ctx context.Context, ref, dst string, workTree bool) 
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return side, "", err
 	}
+	for _, e := range policyFiles(ls) {
+		data, err := git(ctx, r.root, "cat-file", "blob", e.object)
+		if err != nil {
+			return side, "", fmt.Errorf("reading %s at %s: %w", e.name, side, err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.name), []byte(data), 0o644); err != nil {
+			return side, "", err
+		}
+	}
+	return side, dst, nil
+}
+
+// treeEntry is a file of a Git tree: its blob and its name.
+type treeEntry struct{ object, name string }
+
+// policyFiles reads `git ls-tree -z` output ("<mode> <type> <object>\t<name>"
+// entries, NUL-terminated) and returns the blobs Load would read: *.yaml
+// and *.yml files directly in the tree, with plain names.
+func policyFiles(ls string) []treeEntry {
+	var out []treeEntry
 	for _, entry := range strings.Split(ls, "\x00") {
-		// "<mode> <type> <object>\t<name>"
 		meta, name, ok := strings.Cut(entry, "\t")
 		fields := strings.Fields(meta)
-		if !ok || len(fields) != 3 || fields[1] != "blob" {
+		if !ok || len(fields) != 3 || fields[1] != "blob" || name != filepath.Base(name) || strings.ContainsAny(name, "/\\") {
 			continue
 		}
 		if ext := filepath.Ext(name); ext != ".yaml" && ext != ".yml" {
 			continue
 		}
-		data, err := git(ctx, r.root, "cat-file", "blob", fields[2])
-		if err != nil {
-			return side, "", fmt.Errorf("reading %s at %s: %w", name, side, err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, filepath.Base(name)), []byte(data), 0o644); err != nil {
-			return side, "", err
-		}
+		out = append(out, treeEntry{object: fields[2], name: name})
 	}
-	return side, dst, nil
+	return out
 }
 
 // git runs the git CLI in dir and returns its stdout; an error carries

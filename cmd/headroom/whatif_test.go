@@ -165,3 +165,28 @@ func TestWhatifCannotRun(t *testing.T) {
 		})
 	}
 }
+
+func TestPolicyFiles(t *testing.T) {
+	ls := "100644 blob aaa\tcluster.yaml\x00100644 blob bbb\tnotes.md\x00040000 tree ccc\tsub.yaml\x00100644 blob ddd\tx.yml\x00"
+	got := policyFiles(ls)
+	if len(got) != 2 || got[0] != (treeEntry{"aaa", "cluster.yaml"}) || got[1] != (treeEntry{"ddd", "x.yml"}) {
+		t.Errorf("got %+v", got)
+	}
+}
+
+// Whatever git prints, the files to write are plain names in the
+// directory: no path escapes the temporary checkout.
+func FuzzPolicyFiles(f *testing.F) {
+	f.Add("100644 blob aaa\tcluster.yaml\x00")
+	f.Add("100644 blob aaa\t../../etc/x.yaml\x00100644 blob b\t.yaml\x00")
+	f.Fuzz(func(t *testing.T, ls string) {
+		for _, e := range policyFiles(ls) {
+			if e.name != filepath.Base(e.name) || strings.ContainsAny(e.name, "/\\") || e.name == ".." || e.object == "" {
+				t.Fatalf("entry %+v", e)
+			}
+			if ext := filepath.Ext(e.name); ext != ".yaml" && ext != ".yml" {
+				t.Fatalf("entry %+v", e)
+			}
+		}
+	})
+}
