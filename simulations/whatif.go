@@ -100,9 +100,9 @@ func NewWhatIf(cmp *Comparison, base, head Side, changes []policies.Change) (*Wh
 		dur = d.Round(time.Second).String()
 	}
 	wi := &WhatIf{Base: base, Head: head, Workload: cmp.Workload, Start: cmp.Start, Duration: dur, Seed: cmp.Seed,
-		Changes: changes, HeadRun: summarize("head", h), BaseRun: summarize("base", b), Broken: []string{}}
+		Changes: changes, HeadRun: figuresOf("head", h), BaseRun: figuresOf("base", b), Broken: []string{}}
 	for _, r := range cmp.Runs[2:] {
-		wi.Others = append(wi.Others, summarize(r.Controller, r))
+		wi.Others = append(wi.Others, figuresOf(r.Controller, r))
 	}
 	for i, hc := range h.Classes {
 		bc := b.Classes[i]
@@ -128,7 +128,7 @@ func NewWhatIf(cmp *Comparison, base, head Side, changes []policies.Change) (*Wh
 	return wi, nil
 }
 
-func summarize(name string, r *Result) RunFigures {
+func figuresOf(name string, r *Result) RunFigures {
 	s := RunFigures{Run: name, Controller: r.Controller, Attainment: r.Attainment, Worst5m: 1, CostPerHour: r.CostPerHour,
 		CostPerWeek: r.CostPerHour * 168, CostVsBound: r.CostVsBound, TickErrors: r.TickErrors, WallSeconds: r.WallSeconds}
 	for _, c := range r.Classes {
@@ -144,7 +144,7 @@ func (wi *WhatIf) verdict() string {
 		var parts []string
 		for _, d := range wi.Classes {
 			if d.Broken {
-				parts = append(parts, fmt.Sprintf("%s %s within %g ms (target %s, base %s)", d.Class, pct(d.Head.Attainment), d.SLOMs, target(max(d.Target, d.Base.Target)), pct(d.Base.Attainment)))
+				parts = append(parts, fmt.Sprintf("%s %s within %g ms (target %s, base %s)", d.Class, pct3(d.Head.Attainment), d.SLOMs, target(max(d.Target, d.Base.Target)), pct3(d.Base.Attainment)))
 			}
 		}
 		return fmt.Sprintf("FAIL: head breaks the SLO of %d class(es) that base met: %s; %s", len(parts), strings.Join(parts, "; "), cost)
@@ -191,7 +191,7 @@ func pctChange(old, cur float64) string {
 	return fmt.Sprintf("%+.1f%%", 100*(cur-old)/old)
 }
 
-func pct(v float64) string { return fmt.Sprintf("%.3f%%", 100*v) }
+func pct3(v float64) string { return fmt.Sprintf("%.3f%%", 100*v) }
 
 func target(v float64) string { return fmt.Sprintf("%g%%", round6(100*v)) }
 
@@ -223,8 +223,8 @@ func (wi *WhatIf) WriteText(w io.Writer) error {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "class\tSLO ms\ttarget\tbase\thead\tbase worst 5m\thead worst 5m\treplicas base\treplicas head\t\t")
 	for _, d := range wi.Classes {
-		fmt.Fprintf(tw, "%s\t%g\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", d.Class, d.SLOMs, target(d.Target), pct(d.Base.Attainment), pct(d.Head.Attainment),
-			pct(d.Base.Worst5m), pct(d.Head.Worst5m), replicas(d.Base), replicas(d.Head), status(d))
+		fmt.Fprintf(tw, "%s\t%g\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", d.Class, d.SLOMs, target(d.Target), pct3(d.Base.Attainment), pct3(d.Head.Attainment),
+			pct3(d.Base.Worst5m), pct3(d.Head.Worst5m), replicas(d.Base), replicas(d.Head), status(d))
 	}
 	tw.Flush()
 	if len(wi.Others) > 0 {
@@ -232,7 +232,7 @@ func (wi *WhatIf) WriteText(w io.Writer) error {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "run\twithin SLO\tworst 5m\t$/h\t$/week\tvs bound\twall s\t")
 		for _, r := range append([]RunFigures{wi.HeadRun, wi.BaseRun}, wi.Others...) {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t\n", r.Run, pct(r.Attainment), pct(r.Worst5m), "$"+commas(r.CostPerHour), "$"+commas(r.CostPerWeek), vsBound(r), r.WallSeconds)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t\n", r.Run, pct3(r.Attainment), pct3(r.Worst5m), "$"+commas(r.CostPerHour), "$"+commas(r.CostPerWeek), vsBound(r), r.WallSeconds)
 		}
 		tw.Flush()
 	}
@@ -259,8 +259,8 @@ func vsBound(r RunFigures) string {
 func (wi *WhatIf) totals() [][4]string {
 	b, h := wi.BaseRun, wi.HeadRun
 	rows := [][4]string{
-		{"within SLO (all requests)", pct(b.Attainment), pct(h.Attainment), pts(b.Attainment, h.Attainment)},
-		{"worst 5-minute window (any class)", pct(b.Worst5m), pct(h.Worst5m), pts(b.Worst5m, h.Worst5m)},
+		{"within SLO (all requests)", pct3(b.Attainment), pct3(h.Attainment), pts(b.Attainment, h.Attainment)},
+		{"worst 5-minute window (any class)", pct3(b.Worst5m), pct3(h.Worst5m), pts(b.Worst5m, h.Worst5m)},
 		{"cost $/h", "$" + commas(b.CostPerHour), "$" + commas(h.CostPerHour), signedUSD(h.CostPerHour - b.CostPerHour)},
 		{"cost $/week", "$" + commas(b.CostPerWeek), "$" + commas(h.CostPerWeek), signedUSD(h.CostPerWeek-b.CostPerWeek) + " (" + pctChange(b.CostPerHour, h.CostPerHour) + ")"},
 	}
@@ -298,8 +298,8 @@ func (wi *WhatIf) WriteMarkdown(w io.Writer) error {
 		if d.Broken {
 			st = "❌ " + st
 		}
-		row := fmt.Sprintf("| %s | %g ms | %s | %s | %s | %s | %s | %s | %s | %s |\n", mdEsc(d.Class), d.SLOMs, target(d.Target), pct(d.Base.Attainment), pct(d.Head.Attainment),
-			pct(d.Base.Worst5m), pct(d.Head.Worst5m), replicas(d.Base), replicas(d.Head), st)
+		row := fmt.Sprintf("| %s | %g ms | %s | %s | %s | %s | %s | %s | %s | %s |\n", mdEsc(d.Class), d.SLOMs, target(d.Target), pct3(d.Base.Attainment), pct3(d.Head.Attainment),
+			pct3(d.Base.Worst5m), pct3(d.Head.Worst5m), replicas(d.Base), replicas(d.Head), st)
 		rows = append(rows, row)
 		if st != "ok" || d.Base.Attainment != d.Head.Attainment || replicas(d.Base) != replicas(d.Head) {
 			changed = append(changed, row)
@@ -323,7 +323,7 @@ func (wi *WhatIf) WriteMarkdown(w io.Writer) error {
 	if len(wi.Others) > 0 {
 		b.WriteString("\n#### Against the baselines (on head's policy)\n\n| run | within SLO | worst 5m | $/h | $/week | vs bound |\n|---|---:|---:|---:|---:|---:|\n")
 		for _, r := range append([]RunFigures{wi.HeadRun, wi.BaseRun}, wi.Others...) {
-			fmt.Fprintf(&b, "| %s | %s | %s | $%s | $%s | %s |\n", mdEsc(r.Run), pct(r.Attainment), pct(r.Worst5m), commas(r.CostPerHour), commas(r.CostPerWeek), vsBound(r))
+			fmt.Fprintf(&b, "| %s | %s | %s | $%s | $%s | %s |\n", mdEsc(r.Run), pct3(r.Attainment), pct3(r.Worst5m), commas(r.CostPerHour), commas(r.CostPerWeek), vsBound(r))
 		}
 	}
 	fmt.Fprintf(&b, "\n#### Policy changes (`headroom policy diff`, %d)\n\n", len(wi.Changes))
