@@ -50,6 +50,9 @@ type WhatIf struct {
 	BaseRun RunFigures   `json:"baseRun"`
 	Others  []RunFigures `json:"others"`
 	Classes []ClassDiff  `json:"classes"`
+	// CostBy is the cost per hour of each nodegroup and capacity type on
+	// base and head.
+	CostBy []CostDiff `json:"costBy"`
 	// Broken are the classes that met their SLO target on base and miss
 	// it on head: a non-empty list fails the check.
 	Broken  []string `json:"broken"`
@@ -80,6 +83,42 @@ type ClassDiff struct {
 	// Broken: base met the target, head does not; Fixed: the reverse.
 	Broken bool `json:"broken,omitempty"`
 	Fixed  bool `json:"fixed,omitempty"`
+}
+
+// CostDiff is one nodegroup and capacity type's $/h on base and head.
+type CostDiff struct {
+	NodeGroup    string  `json:"nodeGroup"`
+	CapacityType string  `json:"capacityType"`
+	Base         float64 `json:"basePerHour"`
+	Head         float64 `json:"headPerHour"`
+}
+
+// costBy pairs the runs' cost lines by nodegroup and capacity type, in
+// base's order, then head's new ones.
+func costBy(b, h *Result) []CostDiff {
+	hours := func(r *Result) float64 {
+		if r.CostPerHour > 0 {
+			return r.Cost / r.CostPerHour
+		}
+		return 0
+	}
+	bh, hh := hours(b), hours(h)
+	var out []CostDiff
+	idx := map[[2]string]int{}
+	for _, l := range b.CostBy {
+		idx[[2]string{l.NodeGroup, l.CapacityType}] = len(out)
+		out = append(out, CostDiff{NodeGroup: l.NodeGroup, CapacityType: l.CapacityType, Base: round6(l.Cost / bh)})
+	}
+	for _, l := range h.CostBy {
+		k := [2]string{l.NodeGroup, l.CapacityType}
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			out = append(out, CostDiff{NodeGroup: l.NodeGroup, CapacityType: l.CapacityType})
+		}
+		out[i].Head = round6(l.Cost / hh)
+	}
+	return out
 }
 
 // NewWhatIf reads a comparison whose first run is head's and second
@@ -122,6 +161,9 @@ func NewWhatIf(cmp *Comparison, base, head Side, changes []policies.Change) (*Wh
 			wi.Broken = append(wi.Broken, hc.Class)
 		}
 		wi.Classes = append(wi.Classes, d)
+	}
+	if h.CostPerHour > 0 && b.CostPerHour > 0 {
+		wi.CostBy = costBy(b, h)
 	}
 	wi.Pass = len(wi.Broken) == 0
 	wi.Verdict = wi.verdict()
@@ -227,6 +269,15 @@ func (wi *WhatIf) WriteText(w io.Writer) error {
 			pct3(d.Base.Worst5m), pct3(d.Head.Worst5m), replicas(d.Base), replicas(d.Head), status(d))
 	}
 	tw.Flush()
+	if len(wi.CostBy) > 0 {
+		fmt.Fprintln(w, "\ncost by nodegroup ($/h):")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "nodegroup\tcapacity\tbase\thead\tchange\t")
+		for _, c := range wi.CostBy {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", c.NodeGroup, c.CapacityType, commas(c.Base), commas(c.Head), signedUSD(c.Head-c.Base))
+		}
+		tw.Flush()
+	}
 	if len(wi.Others) > 0 {
 		fmt.Fprintln(w, "\nbaselines on head's policy:")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -319,6 +370,12 @@ func (wi *WhatIf) WriteMarkdown(w io.Writer) error {
 	}
 	if left := len(wi.Classes) - len(rows); left > 0 {
 		fmt.Fprintf(&b, "\n%d classes with the same outcome on both are left out (-o json has them all).\n", left)
+	}
+	if len(wi.CostBy) > 0 && len(wi.CostBy) <= 200 {
+		b.WriteString("\n#### Cost by nodegroup ($/h)\n\n| nodegroup | capacity | base | head | change |\n|---|---|---:|---:|---:|\n")
+		for _, c := range wi.CostBy {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdEsc(c.NodeGroup), mdEsc(c.CapacityType), commas(c.Base), commas(c.Head), signedUSD(c.Head-c.Base))
+		}
 	}
 	if len(wi.Others) > 0 {
 		b.WriteString("\n#### Against the baselines (on head's policy)\n\n| run | within SLO | worst 5m | $/h | $/week | vs bound |\n|---|---:|---:|---:|---:|---:|\n")

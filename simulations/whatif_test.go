@@ -107,3 +107,23 @@ func TestProgressAverages(t *testing.T) {
 		t.Error("a callback without a progress function")
 	}
 }
+
+func TestWhatIfCostByNodegroup(t *testing.T) {
+	cmp := whatifRuns(nil, nil)
+	// base: 2 h at $100/h; head: 2 h at $110/h, a new spot group
+	cmp.Runs[1].Cost, cmp.Runs[1].CostBy = 200, []CostLine{{NodeGroup: "a", CapacityType: "on-demand", Cost: 200}}
+	cmp.Runs[0].Cost, cmp.Runs[0].CostBy = 220, []CostLine{{NodeGroup: "a", CapacityType: "on-demand", Cost: 180}, {NodeGroup: "b", CapacityType: "spot", Cost: 40}}
+	wi, err := NewWhatIf(cmp, Side{Ref: "main"}, Side{Ref: "HEAD"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []CostDiff{{"a", "on-demand", 100, 90}, {"b", "spot", 0, 20}}
+	if fmt.Sprint(wi.CostBy) != fmt.Sprint(want) {
+		t.Errorf("cost by nodegroup %v, want %v", wi.CostBy, want)
+	}
+	var b bytes.Buffer
+	wi.WriteMarkdown(&b)
+	if !strings.Contains(b.String(), "| b | spot | 0.00 | 20.00 | +$20.00 |") {
+		t.Errorf("comment lacks the spot group:\n%s", b.String())
+	}
+}
