@@ -3,6 +3,7 @@ package simulations
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -93,21 +94,14 @@ type CostDiff struct {
 	Head         float64 `json:"headPerHour"`
 }
 
-// costBy pairs the runs' cost lines by nodegroup and capacity type, in
-// base's order, then head's new ones.
-func costBy(b, h *Result) []CostDiff {
-	hours := func(r *Result) float64 {
-		if r.CostPerHour > 0 {
-			return r.Cost / r.CostPerHour
-		}
-		return 0
-	}
-	bh, hh := hours(b), hours(h)
+// costBy pairs the runs' cost lines (over hours) by nodegroup and
+// capacity type, in base's order, then head's new ones.
+func costBy(b, h *Result, hours float64) []CostDiff {
 	var out []CostDiff
 	idx := map[[2]string]int{}
 	for _, l := range b.CostBy {
 		idx[[2]string{l.NodeGroup, l.CapacityType}] = len(out)
-		out = append(out, CostDiff{NodeGroup: l.NodeGroup, CapacityType: l.CapacityType, Base: round6(l.Cost / bh)})
+		out = append(out, CostDiff{NodeGroup: l.NodeGroup, CapacityType: l.CapacityType, Base: round6(l.Cost / hours)})
 	}
 	for _, l := range h.CostBy {
 		k := [2]string{l.NodeGroup, l.CapacityType}
@@ -116,7 +110,7 @@ func costBy(b, h *Result) []CostDiff {
 			i = len(out)
 			out = append(out, CostDiff{NodeGroup: l.NodeGroup, CapacityType: l.CapacityType})
 		}
-		out[i].Head = round6(l.Cost / hh)
+		out[i].Head = round6(l.Cost / hours)
 	}
 	return out
 }
@@ -162,8 +156,8 @@ func NewWhatIf(cmp *Comparison, base, head Side, changes []policies.Change) (*Wh
 		}
 		wi.Classes = append(wi.Classes, d)
 	}
-	if h.CostPerHour > 0 && b.CostPerHour > 0 {
-		wi.CostBy = costBy(b, h)
+	if d, err := time.ParseDuration(cmp.Duration); err == nil && d > 0 {
+		wi.CostBy = costBy(b, h, d.Hours())
 	}
 	wi.Pass = len(wi.Broken) == 0
 	wi.Verdict = wi.verdict()
@@ -205,6 +199,7 @@ func (wi *WhatIf) verdict() string {
 }
 
 func signedUSD(v float64) string {
+	v = math.Round(v*100) / 100 // cents: no "-$0.00" from float noise
 	s := "+"
 	if v < 0 {
 		s, v = "-", -v

@@ -110,6 +110,7 @@ func TestProgressAverages(t *testing.T) {
 
 func TestWhatIfCostByNodegroup(t *testing.T) {
 	cmp := whatifRuns(nil, nil)
+	cmp.Duration = "2h0m0s"
 	// base: 2 h at $100/h; head: 2 h at $110/h, a new spot group
 	cmp.Runs[1].Cost, cmp.Runs[1].CostBy = 200, []CostLine{{NodeGroup: "a", CapacityType: "on-demand", Cost: 200}}
 	cmp.Runs[0].Cost, cmp.Runs[0].CostBy = 220, []CostLine{{NodeGroup: "a", CapacityType: "on-demand", Cost: 180}, {NodeGroup: "b", CapacityType: "spot", Cost: 40}}
