@@ -36,6 +36,10 @@ type SelectOptions struct {
 	// dropped as diverging (alone and from combinations). 0 means
 	// DefaultPeakCap.
 	PeakCap float64
+
+	// fullBacktest turns off the shortcut for constant histories, so a
+	// test can check it against the backtest it replaces.
+	fullBacktest bool
 }
 
 // DefaultPeakCap is the stated multiple of the highest rate seen that no
@@ -272,6 +276,19 @@ func selectClean(y []float64, step time.Duration, o SelectOptions, sc *scratch) 
 	plan := evalPlan{h: h, from: n - evalLen, q: o.Quantile, scaleMin: residualScale(y)}
 	plan.limit = peakLimit(y[:plan.from], o.PeakCap)
 	sel.Scored = evalLen
+	if !o.fullBacktest && constant(y) && contains(o.Methods, Persistence) {
+		// Persistence forecasts a constant history exactly (loss 0) and
+		// comes first in the tie-break order, so the backtest below
+		// would choose it for both the band and the point: skip it. A
+		// class without traffic is such a series, and the controller
+		// re-chooses every hour for every class.
+		sel.Method, sel.PointMethod = Persistence, Persistence
+		sel.Candidates = []Candidate{{Method: Persistence}}
+		sel.resid = newSketch(make([]float64, evalLen))
+		sel.scale = plan.scaleMin
+		sel.Reason = fmt.Sprintf("over %d forecasts %d steps ahead the history is constant (%.4g): persistence forecasts it exactly", evalLen, h, y[0])
+		return sel
+	}
 	daily, weekly := periodOf(24*time.Hour, step), periodOf(7*24*time.Hour, step)
 	hasZero := false
 	for _, v := range y[:plan.from] {
@@ -759,4 +776,14 @@ func clampRate(v float64) float64 {
 		return math.MaxFloat64
 	}
 	return v
+}
+
+// constant reports whether every value of y is the same.
+func constant(y []float64) bool {
+	for _, v := range y[1:] {
+		if v != y[0] {
+			return false
+		}
+	}
+	return true
 }

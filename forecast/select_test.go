@@ -182,3 +182,35 @@ func TestSelectOddStepSkipsSeasons(t *testing.T) {
 		}
 	}
 }
+
+// A constant history (a class without traffic) skips the backtest; the
+// choice and the band it gives are those of the full backtest.
+func TestSelectConstantShortcut(t *testing.T) {
+	for _, c := range []struct {
+		v    float64
+		step time.Duration
+		n    int
+	}{{0, 15 * time.Second, 3 * 5760}, {42.5, 10 * time.Minute, 3 * 1008}} {
+		y := make([]float64, c.n)
+		for i := range y {
+			y[i] = c.v
+		}
+		o := SelectOptions{Horizon: 10 * time.Minute}.mustDefaults()
+		fast := selectClean(y, c.step, o, newScratch())
+		o.fullBacktest = true
+		full := selectClean(y, c.step, o, newScratch())
+		if fast.Method != full.Method || fast.PointMethod != full.PointMethod || fast.Params.String() != full.Params.String() ||
+			fast.Loss != full.Loss || fast.PointLoss != full.PointLoss || fast.Scored != full.Scored || fast.scale != full.scale {
+			t.Errorf("v=%g: shortcut %s/%s loss %g/%g scored %d, backtest %s/%s loss %g/%g scored %d",
+				c.v, fast.Method, fast.PointMethod, fast.Loss, fast.PointLoss, fast.Scored, full.Method, full.PointMethod, full.Loss, full.PointLoss, full.Scored)
+		}
+		for _, q := range []float64{0.05, 0.5, 0.95, 0.99} {
+			if a, b := fast.resid.quantile(q), full.resid.quantile(q); a != b {
+				t.Errorf("v=%g: residual q%g %g, backtest %g", c.v, q, a, b)
+			}
+		}
+		if !strings.Contains(fast.Reason, "constant") {
+			t.Errorf("reason %q", fast.Reason)
+		}
+	}
+}

@@ -126,6 +126,9 @@ func (c *Calibrated) Predict(class string, now time.Time, horizon time.Duration,
 	if len(s.residuals) < minN || !(q > 0 && q < 1) {
 		return f
 	}
+	if !anyWeight(s.residuals) { // an idle class: no request to calibrate for
+		return f
+	}
 	s.scratch = append(s.scratch[:0], s.residuals...)
 	slices.SortFunc(s.scratch, func(a, b calResidual) int { return cmp.Compare(a.r, b.r) })
 	total := 0.0
@@ -151,6 +154,17 @@ func (c *Calibrated) Predict(class string, now time.Time, horizon time.Duration,
 			reserve, q, len(s.scratch), c.Lookback)
 	}
 	return f
+}
+
+// anyWeight reports whether a residual carries requests; without one the
+// weighted quantile is undefined and Predict need not sort.
+func anyWeight(rs []calResidual) bool {
+	for _, r := range rs {
+		if r.w > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Forget drops a class's residuals and the inner forecaster's state when it

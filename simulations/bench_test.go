@@ -83,3 +83,49 @@ func BenchmarkFlowServeGen14d(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWhatIf14d is the what-if a policy pull request runs: 14 days
+// of the ServeGen 10-minute rate trace at flow level on the reference
+// fleet, headroom with two policies (head and base, here the same),
+// HPA + Cluster Autoscaler and the clairvoyant bound, through Compare.
+// "headroom" is one headroom run alone. Reports simulated days per
+// CPU-second (over all runs) and the wall seconds of the whole.
+func BenchmarkWhatIf14d(b *testing.B) {
+	p := loadRef(b)
+	tr, err := trace.ReadFile("testdata/traces/servegen_language_m-mid_rate.csv", trace.ReadOptions{})
+	if err != nil {
+		b.Skipf("ServeGen trace: %v", err)
+	}
+	wl, err := NewWorkload(tr, WorkloadOptions{Classes: classNames(p), Seed: 1,
+		Mix: Mix{"reader-en-large": 0.5, "reader-de-large": 0.3, "reader-en-base": 0.2}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	days := wl.Duration.Hours() / 24
+	for _, c := range []struct {
+		name string
+		cs   []Contender
+		// runs counts the simulated runs, the bound included.
+		runs int
+	}{
+		{"headroom", []Contender{{PolicyName: "head", Policy: p, Controller: NewHeadroom(scaler.Options{})}}, 1},
+		{"compare", []Contender{
+			{PolicyName: "head", Policy: p, Controller: NewHeadroom(scaler.Options{})},
+			{PolicyName: "base", Policy: p, Controller: NewHeadroom(scaler.Options{})},
+			{PolicyName: "base", Policy: p, Controller: NewHPACA(HPAOptions{})},
+		}, 4},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			cpu0 := cpuSeconds()
+			for i := 0; i < b.N; i++ {
+				if _, err := Compare(context.Background(), CompareOptions{Contenders: c.cs, Workload: wl, Seed: 1, Mode: ModeFlow, NoBound: c.runs == len(c.cs)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/op-wall")
+			if cpu := cpuSeconds() - cpu0; cpu > 0 {
+				b.ReportMetric(days*float64(c.runs*b.N)/cpu, "sim-days/cpu-s")
+			}
+		})
+	}
+}

@@ -11,9 +11,12 @@ import (
 // NewHeadroom returns the factory of headroom's own controller: the real
 // scaler core (scaler.New, (*Controller).Tick), not a copy of it, driven
 // on the virtual clock through the world's Metrics, Cluster and Cloud.
-// Logging is a no-op and no Prometheus registry is used.
+// Logging is a no-op and no Prometheus registry is used. A Forecaster set
+// in opts is one object every run of the factory shares (Compare runs
+// contenders at once): leave it nil, or give each contender its own.
 func NewHeadroom(opts scaler.Options) ControllerFactory {
 	return func(env Env) (Controller, error) {
+		opts := opts // a factory may serve runs going at once
 		if opts.Catalog == nil {
 			opts.Catalog = env.Catalog
 		}

@@ -55,16 +55,19 @@ type Result struct {
 	CostVsBound float64 `json:"costVsBound,omitempty"`
 	// GPUMemoryUtilization is GPU memory used by replicas over the GPU
 	// memory of running GPU nodes, averaged over the run.
-	GPUMemoryUtilization float64  `json:"gpuMemoryUtilization"`
-	Repartitions         int      `json:"repartitions"`
-	Drains               int      `json:"drains"`
-	Evictions            int      `json:"evictions"`
-	InterruptedPods      int      `json:"interruptedPods"`
-	SpotInterruptions    int      `json:"spotInterruptions"`
-	SpotShortfalls       int      `json:"spotShortfalls"`
-	TickErrors           int      `json:"tickErrors"`
-	FirstTickError       string   `json:"firstTickError,omitempty"`
-	Timeline             Timeline `json:"timeline"`
+	GPUMemoryUtilization float64 `json:"gpuMemoryUtilization"`
+	Repartitions         int     `json:"repartitions"`
+	Drains               int     `json:"drains"`
+	Evictions            int     `json:"evictions"`
+	InterruptedPods      int     `json:"interruptedPods"`
+	SpotInterruptions    int     `json:"spotInterruptions"`
+	SpotShortfalls       int     `json:"spotShortfalls"`
+	TickErrors           int     `json:"tickErrors"`
+	FirstTickError       string  `json:"firstTickError,omitempty"`
+	// WallSeconds is how long the run took on the machine (not virtual
+	// time): the one field that differs between two runs of one seed.
+	WallSeconds float64  `json:"wallSeconds"`
+	Timeline    Timeline `json:"timeline"`
 	// Incidents are the times a class fell below its SLO, with the class
 	// at the scrape interval and the controller's decisions around them.
 	Incidents []Incident `json:"incidents,omitempty"`
@@ -94,7 +97,17 @@ type ClassResult struct {
 	// same windows), ending Worst5mP95At: a whole-run p95 hides a spike.
 	Worst5mP95Ms float64       `json:"worst5mP95Ms"`
 	Worst5mP95At time.Duration `json:"worst5mP95At"`
+	// Target is the share the SLO asks for (its percentile / 100); the
+	// class met its SLO when Attainment >= Target.
+	Target float64 `json:"target"`
+	// MeanReplicas and MaxReplicas are the class's ready replicas,
+	// averaged over the scrapes and the most at one.
+	MeanReplicas float64 `json:"meanReplicas"`
+	MaxReplicas  int     `json:"maxReplicas"`
 }
+
+// MetSLO reports whether the class kept its SLO over the run.
+func (c ClassResult) MetSLO() bool { return c.Attainment >= c.Target }
 
 // CostLine is the cost of one nodegroup and capacity type.
 type CostLine struct {
@@ -330,11 +343,17 @@ func (w *World) finish(r *Result) {
 	for c := range w.classes {
 		a := &w.stats.classes[c]
 		n := a.completed + a.timeouts + a.drops + a.interrupted
-		cr := ClassResult{Class: w.classes[c].name, SLOMs: float64(w.classes[c].slo) / 1e6, Requests: round6(n),
-			WithinSLO: round6(a.within), Timeouts: round6(a.timeouts), Drops: round6(a.drops), Interrupted: round6(a.interrupted),
+		// Counts are whole requests: the flow level moves fluid masses,
+		// rounded here (the shares are of the exact masses).
+		cr := ClassResult{Class: w.classes[c].name, SLOMs: float64(w.classes[c].slo) / 1e6, Requests: math.Round(n),
+			WithinSLO: math.Round(a.within), Timeouts: math.Round(a.timeouts), Drops: math.Round(a.drops), Interrupted: math.Round(a.interrupted),
 			P50Ms: ms(a.lat.quantile(0.5)), P95Ms: ms(a.lat.quantile(0.95)), P99Ms: ms(a.lat.quantile(0.99)), Attainment: 1,
 			Worst5m: round6(a.worst5), Worst5mAt: time.Duration(a.worst5At), MinutesBelow: a.minutesBelow,
-			Worst5mP95Ms: ms(time.Duration(a.worst5P95)), Worst5mP95At: time.Duration(a.worst5P95At)}
+			Worst5mP95Ms: ms(time.Duration(a.worst5P95)), Worst5mP95At: time.Duration(a.worst5P95At),
+			Target: round6(w.classes[c].target), MaxReplicas: a.replicaMax}
+		if a.scrape > 0 {
+			cr.MeanReplicas = round6(a.replicaSum / float64(a.scrape))
+		}
 		if n > 0 {
 			cr.Attainment = round6(a.within / n)
 		}
@@ -342,7 +361,7 @@ func (w *World) finish(r *Result) {
 		total += n
 		r.Classes = append(r.Classes, cr)
 	}
-	r.Requests = round6(total)
+	r.Requests = math.Round(total)
 	r.Attainment = 1
 	if total > 0 {
 		r.Attainment = round6(within / total)

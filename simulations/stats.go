@@ -37,6 +37,9 @@ type classAcc struct {
 	target         float64 // the SLO's percentile / 100
 	scrapes5, scr1 int     // scrapes per window
 	open           *incidentAcc
+	// ready replicas summed over scrapes, and the most at one scrape
+	replicaSum         float64
+	replicaMax, scrape int
 }
 
 // window accumulates finished requests over a run of scrapes.
@@ -221,6 +224,9 @@ func (s *runStats) scrapeNow(w *World, t int64) {
 		a.chLat.merge(&slot.lat)
 		minute, below := a.incidents(slot, t)
 		s.follow(w, c, slot, t, minute, below)
+		a.replicaSum += float64(len(w.ready[c]))
+		a.replicaMax = max(a.replicaMax, len(w.ready[c]))
+		a.scrape++
 	}
 	// GPU memory: used by replicas on ready nodes over all GPU memory of
 	// ready GPU nodes.

@@ -23,6 +23,7 @@ type simulateFlags struct {
 	seed                                                 uint64
 	scale                                                float64
 	noBound                                              bool
+	noHeadroom                                           bool
 	hpaMetric                                            string
 	hpaUtil                                              float64
 	packer                                               string
@@ -42,7 +43,12 @@ and cost side by side. The same seed gives byte-identical results.
 
 A trace without classes is spread over the policy's classes by --mix
 (class=share,...) or evenly. --scale superposes a per-request trace that many
-times (shifted) or multiplies a rate trace.`,
+times (shifted) or multiplies a rate trace.
+
+` + traceTimeHelp + `
+
+Runs go in parallel, one per core; the same seed gives the same results
+whatever the cores (only wallSeconds differs).`,
 		Example: `  headroom simulate --trace simulations/testdata/traces/AzureLLMInferenceTrace_conv.csv \
     --policy examples/reference --baseline hpa-ca --scale 20 --report out/report.html
   headroom simulate --scenario simulations/testdata/scenarios/reference-azure.yaml -o json`,
@@ -63,6 +69,7 @@ times (shifted) or multiplies a rate trace.`,
 	fl.StringVar(&f.report, "report", "", "write a self-contained HTML report here")
 	fl.StringVarP(&f.output, "output", "o", outTable, "output format: table or json")
 	fl.BoolVar(&f.noBound, "no-bound", false, "do not run the clairvoyant bound")
+	fl.BoolVar(&f.noHeadroom, "no-headroom", false, "run only the baselines (and the bound) on the first policy's fleet")
 	fl.StringVar(&f.hpaMetric, "hpa-metric", "rps", "HPA baseline metric per replica: rps or inflight")
 	fl.Float64Var(&f.hpaUtil, "hpa-utilization", 0.7, "HPA baseline target as a share of a replica's capacity")
 	fl.Float64Var(&f.world.SpotInterruptionsPerHour, "spot-interruptions", 0, "spot interruptions per node-hour (default 0.02; negative: none)")
@@ -137,16 +144,16 @@ func runSimulate(ctx context.Context, a *app, f simulateFlags) error {
 	if err != nil {
 		return trouble(a, err)
 	}
-	var baselines []string
-	for _, b := range f.baselines {
-		for _, name := range strings.Split(b, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				if !simulations.KnownBaseline(name) {
-					return trouble(a, fmt.Errorf("unknown baseline %q (want hpa-ca or static)", name))
-				}
-				baselines = append(baselines, name)
-			}
-		}
+	baselines, err := parseBaselines(f.baselines)
+	if err != nil {
+		return trouble(a, err)
+	}
+	if f.noHeadroom && len(baselines) == 0 && f.noBound {
+		return trouble(a, fmt.Errorf("--no-headroom with no --baseline and --no-bound leaves nothing to run"))
+	}
+	hopts, err := headroomOptions(f.packer)
+	if err != nil {
+		return trouble(a, err)
 	}
 	pols := make([]*policies.Policy, 0, len(f.policies))
 	for _, dir := range f.policies {
@@ -179,21 +186,21 @@ func runSimulate(ctx context.Context, a *app, f simulateFlags) error {
 	if err != nil {
 		return trouble(a, err)
 	}
+	warnTimeRules(a, wl.Start, pols...)
 	var cs []simulations.Contender
 	for i, p := range pols {
-		opts := scaler.Options{}
-		switch f.packer {
-		case "greedy":
-		case "binpack":
-			opts.Packer = scaler.Binpack{}
-		default:
-			return fmt.Errorf("--packer %q: want greedy or binpack", f.packer)
+		if f.noHeadroom {
+			break
 		}
-		cs = append(cs, simulations.Contender{PolicyName: policyLabel(f.policies[i]), Policy: p, Controller: simulations.NewHeadroom(opts)})
+		cs = append(cs, simulations.Contender{PolicyName: policyLabel(f.policies[i]), Policy: p, Controller: simulations.NewHeadroom(hopts)})
 	}
 	for _, b := range baselines {
 		fac, _ := simulations.Baseline(b, simulations.HPAOptions{Metric: f.hpaMetric, Utilization: f.hpaUtil})
 		cs = append(cs, simulations.Contender{PolicyName: policyLabel(f.policies[0]), Policy: pols[0], Controller: fac})
+	}
+	if len(cs) == 0 { // --no-headroom, no baseline: the bound alone
+		cs = append(cs, simulations.Contender{PolicyName: policyLabel(f.policies[0]), Policy: pols[0], Controller: simulations.NewClairvoyant(0)})
+		f.noBound = true
 	}
 	opts := simulations.CompareOptions{Contenders: cs, Workload: wl, Seed: f.seed, Mode: mode, NoBound: f.noBound, World: f.world}
 	if isTerminal(a.stderr) {
@@ -220,11 +227,83 @@ func runSimulate(ctx context.Context, a *app, f simulateFlags) error {
 		if err := simulations.WriteTable(a.stdout, cmp); err != nil {
 			return err
 		}
+		writeWallTimes(a.stdout, cmp)
 		if f.report != "" {
 			fmt.Fprintf(a.stdout, "\nHTML report: %s\n", f.report)
 		}
 	}
 	return nil
+}
+
+// writeWallTimes prints how long each run took on this machine.
+func writeWallTimes(w io.Writer, cmp *simulations.Comparison) {
+	var parts []string
+	for _, r := range cmp.Runs {
+		parts = append(parts, fmt.Sprintf("%s/%s %.1f s", r.Controller, r.Policy, r.WallSeconds))
+	}
+	fmt.Fprintf(w, "\nwall time per run (in parallel): %s\n", strings.Join(parts, ", "))
+}
+
+// traceTimeHelp is said in every command that replays a trace.
+const traceTimeHelp = `A trace's timestamps are when its requests happened: a rate CSV's
+window_start_s must be Unix seconds (what trace record writes), so the
+policy's cron rules (scheduled minimums, disruption windows) fall on real
+weekdays and hours. A trace whose times start near 0 (1970-01-01) replays
+on 1970's calendar, and a warning says so when the policy has such rules.`
+
+// parseBaselines reads --baseline values (repeated or comma-separated);
+// "none" stands for no baseline.
+func parseBaselines(values []string) ([]string, error) {
+	var out []string
+	for _, b := range values {
+		for _, name := range strings.Split(b, ",") {
+			name = strings.TrimSpace(name)
+			switch {
+			case name == "" || name == "none":
+			case simulations.KnownBaseline(name):
+				out = append(out, name)
+			default:
+				return nil, fmt.Errorf("unknown baseline %q (want hpa-ca, static or none)", name)
+			}
+		}
+	}
+	return out, nil
+}
+
+// headroomOptions are the controller's options for --packer.
+func headroomOptions(packer string) (scaler.Options, error) {
+	switch packer {
+	case "greedy", "":
+		return scaler.Options{}, nil
+	case "binpack":
+		return scaler.Options{Packer: scaler.Binpack{}}, nil
+	}
+	return scaler.Options{}, fmt.Errorf("--packer %q: want greedy or binpack", packer)
+}
+
+// warnTimeRules warns when a trace starts in 1970 (its times are offsets,
+// not Unix seconds) while a policy has rules that follow the calendar.
+func warnTimeRules(a *app, start time.Time, pols ...*policies.Policy) {
+	if start.UTC().Year() != 1970 {
+		return
+	}
+	for _, p := range pols {
+		if rules := timeRules(p); rules > 0 {
+			fmt.Fprintf(a.stderr, "headroom: warning: the trace starts at %s UTC: its timestamps look like offsets from 0, not Unix seconds, "+
+				"so the policy's %d time-based rule(s) (scheduled minimums, disruption windows) follow 1970's calendar (1970-01-01 was a Thursday)\n",
+				start.UTC().Format("2006-01-02 15:04"), rules)
+			return
+		}
+	}
+}
+
+// timeRules counts a policy's cron rules.
+func timeRules(p *policies.Policy) int {
+	n := len(p.Cluster.Spec.Disruption.Windows)
+	for _, c := range p.Classes {
+		n += len(c.Spec.Scaling.ScheduledMinimums)
+	}
+	return n
 }
 
 func policyLabel(dir string) string { return filepath.Base(filepath.Clean(dir)) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -27,7 +28,7 @@ func TestSimulateTableJSONAndReport(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"headroom", "hpa-ca", "clairvoyant", "within SLO", "HTML report: " + report} {
+	for _, want := range []string{"headroom", "hpa-ca", "clairvoyant", "within SLO", "HTML report: " + report, "wall time per run (in parallel): headroom/reference "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -52,9 +53,10 @@ func TestSimulateTableJSONAndReport(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &cmp); err != nil || len(cmp.Runs) != 3 || cmp.Runs[0].Controller != "headroom" {
 		t.Fatalf("json: %v %+v", err, cmp)
 	}
-	// same seed, same bytes
+	// same seed, same bytes (but the wall time)
 	_, out2, _ := runSimCLI(t, append(args[:len(args)-2], "-o", "json")...)
-	if out != out2 {
+	wall := regexp.MustCompile(`"wallSeconds": [0-9.e+-]+`)
+	if !strings.Contains(out, `"wallSeconds"`) || wall.ReplaceAllString(out, "") != wall.ReplaceAllString(out2, "") {
 		t.Error("two runs with the same seed printed different JSON")
 	}
 }
@@ -134,5 +136,32 @@ func TestSimulatePromJSONTrace(t *testing.T) {
 	}
 	if !strings.Contains(out, " flow ") || !strings.Contains(out, "reader-base") {
 		t.Errorf("output:\n%s", out)
+	}
+}
+
+// --no-headroom runs the baselines alone; a trace from 1970 warns when the
+// policy has cron rules.
+func TestSimulateBaselinesOnlyAndEpochWarning(t *testing.T) {
+	trace := filepath.Join(t.TempDir(), "rates.csv")
+	os.WriteFile(trace, []byte("window_start_s,total_rate_rps\n0,50\n600,60\n"), 0o644)
+	code, out, errOut := runSimCLI(t, "simulate", "--trace", trace, "--policy", "../../examples/reference", "--baseline", "hpa-ca",
+		"--no-headroom", "--duration", "10m", "--mix", "reader-en-large=1", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var cmp struct {
+		Runs []struct {
+			Controller string `json:"controller"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &cmp); err != nil || len(cmp.Runs) != 2 || cmp.Runs[0].Controller != "hpa-ca" || cmp.Runs[1].Controller != "clairvoyant" {
+		t.Errorf("runs %+v (%v)", cmp.Runs, err)
+	}
+	if !strings.Contains(errOut, "warning: the trace starts at 1970-01-01 00:00 UTC") || !strings.Contains(errOut, "not Unix seconds") {
+		t.Errorf("no 1970 warning: %q", errOut)
+	}
+	code, _, errOut = runSimCLI(t, "simulate", "--trace", trace, "--policy", "../../examples/reference", "--no-headroom", "--no-bound")
+	if code != 2 || !strings.Contains(errOut, "nothing to run") {
+		t.Errorf("exit %d: %s", code, errOut)
 	}
 }
