@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +72,7 @@ Exit status: 0 head keeps every SLO target base met, 1 head breaks one,
 	fl.StringVar(&s.packer, "packer", "greedy", "headroom's packer: greedy or binpack")
 	fl.StringVarP(&s.output, "output", "o", outText, "output format: text, markdown or json")
 	fl.BoolVar(&s.noBound, "no-bound", false, "do not run the clairvoyant bound")
+	fl.StringVar(&s.report, "report", "", "also write the self-contained HTML report of the runs here (a CI artifact beside the comment)")
 	return cmd
 }
 
@@ -123,6 +125,11 @@ func runWhatif(ctx context.Context, a *app, f whatifFlags) error {
 	wi, err := simulations.NewWhatIf(cmp, baseSide, headSide, policies.Diff(base, head))
 	if err != nil {
 		return trouble(a, err)
+	}
+	if s.report != "" {
+		if err := simulations.WriteFileAtomic(s.report, func(w io.Writer) error { return simulations.WriteHTML(w, cmp) }); err != nil {
+			return trouble(a, err)
+		}
 	}
 	switch s.output {
 	case outJSON:

@@ -96,9 +96,13 @@ func TestWhatifHarmlessChangeExits0(t *testing.T) {
 	repo, dir := policyRepo(t)
 	edit(t, dir, "readers.yaml", reLargeMax, "    minReplicas: 3\n    maxReplicas: 60\n")
 	commitAll(t, repo, "let reader-en-large grow to 60")
-	code, out, errOut := runSimCLI(t, append([]string{"whatif", "--base", "HEAD~1", "--policy-dir", dir, "--baseline", "none", "--no-bound", "-o", "json"}, whatifLoad...)...)
+	report := filepath.Join(t.TempDir(), "whatif.html")
+	code, out, errOut := runSimCLI(t, append([]string{"whatif", "--base", "HEAD~1", "--policy-dir", dir, "--baseline", "none", "--no-bound", "-o", "json", "--report", report}, whatifLoad...)...)
 	if code != 0 {
 		t.Fatalf("exit %d, want 0:\n%s\n%s", code, out, errOut)
+	}
+	if b, err := os.ReadFile(report); err != nil || !strings.Contains(string(b), `<table id="runs">`) {
+		t.Errorf("report %s: %v", report, err)
 	}
 	var wi struct {
 		Pass    bool   `json:"pass"`

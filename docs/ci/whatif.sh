@@ -14,4 +14,4 @@ if [ -n "${PROMETHEUS_URL:-}" ]; then
     --step 10m --out "$TRACE"
 fi
 headroom policy lint "$POLICY_DIR"
-headroom whatif --base "$BASE" --head HEAD --policy-dir "$POLICY_DIR" --trace "$TRACE" -o markdown > whatif.md
+headroom whatif --base "$BASE" --head HEAD --policy-dir "$POLICY_DIR" --trace "$TRACE" -o markdown --report whatif.html > whatif.md
