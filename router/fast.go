@@ -176,8 +176,13 @@ func (r *Router) serveFastRequest(ctx context.Context, fc *fasthttp.RequestCtx, 
 		return err
 	}
 	x.tenant = tenant.Name
+	path, err := NormalizePath(string(fc.Request.URI().PathOriginal()))
+	if err != nil {
+		return err
+	}
+	x.path = path
 	body := fc.PostBody()
-	parts := RequestParts{Path: string(fc.Request.URI().PathOriginal()), Header: hdr, Body: body}
+	parts := RequestParts{Path: path, Header: hdr, Body: body}
 	if r.classifier.NeedsQuery() {
 		parts.Query, _ = url.ParseQuery(string(fc.URI().QueryString()))
 	}
@@ -188,7 +193,7 @@ func (r *Router) serveFastRequest(ctx context.Context, fc *fasthttp.RequestCtx, 
 	defer a.release()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	h := &fastHop{r: r, fc: fc, out: r.fastOutRequest(a.ctx, fc, a.cs, a.vs, tenant), resp: resp}
+	h := &fastHop{r: r, fc: fc, out: r.fastOutRequest(a.ctx, fc, path, a.cs, a.vs, tenant), resp: resp}
 	h.deadline, _ = a.ctx.Deadline()
 	return r.forward(a.ctx, h, a, x)
 }
@@ -196,7 +201,7 @@ func (r *Router) serveFastRequest(ctx context.Context, fc *fasthttp.RequestCtx, 
 // fastOutRequest turns the client's request, in place (it is not needed
 // after classification), into the request to the reader: less hop-by-hop
 // headers, the key and client-sent X-Headroom-*, plus ours.
-func (r *Router) fastOutRequest(ctx context.Context, fc *fasthttp.RequestCtx, cs *classState, vs *versionState, t *Tenant) *fasthttp.Request {
+func (r *Router) fastOutRequest(ctx context.Context, fc *fasthttp.RequestCtx, path string, cs *classState, vs *versionState, t *Tenant) *fasthttp.Request {
 	out := &fc.Request
 	h := &out.Header
 	for _, v := range h.PeekAll("Connection") {
@@ -235,8 +240,12 @@ func (r *Router) fastOutRequest(ctx context.Context, fc *fasthttp.RequestCtx, cs
 	h.Del("Traceparent")
 	h.Del("Tracestate")
 	r.propagator.Inject(ctx, fastCarrier{h})
-	// Only the path and query of the client's target: the endpoint is ours.
-	out.SetRequestURI(string(out.URI().RequestURI()))
+	// Only the normalised path and the query of the client's target: the
+	// endpoint is ours.
+	if q := out.URI().QueryString(); len(q) > 0 {
+		path += "?" + string(q)
+	}
+	out.SetRequestURI(path)
 	return out
 }
 

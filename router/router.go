@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -233,6 +234,9 @@ type exchange struct {
 	queued   time.Duration
 	errCode  string
 	bytes    int64
+	// path is the normalised path once the request has one (the access
+	// log's; before that the log takes the raw path).
+	path string
 }
 
 func (r *Router) route(w http.ResponseWriter, req *http.Request) {
@@ -277,10 +281,15 @@ func (r *Router) finish(x *exchange, method string, path, remote func() string, 
 		return
 	}
 	// The access log carries no header, query or body content: keys travel
-	// in headers and prompts in bodies. The path is logged, its query is not.
+	// in headers and prompts in bodies. The path is logged, its query is
+	// not, and keys sent in the path are redacted (Tenants.logPath).
+	p := x.path
+	if p == "" {
+		p = path()
+	}
 	fields := []zap.Field{
 		zap.String("method", method),
-		zap.String("path", truncate(path(), 256)),
+		zap.String("path", r.tenants.logPath(p)),
 		zap.String("class", x.class),
 		zap.String("version", x.version),
 		zap.String("tenant", x.tenant),
@@ -307,11 +316,16 @@ func (r *Router) serve(ctx context.Context, w http.ResponseWriter, req *http.Req
 		return err
 	}
 	x.tenant = tenant.Name
+	path, err := NormalizePath(req.URL.EscapedPath())
+	if err != nil {
+		return err
+	}
+	x.path = path
 	body, err := r.readBody(w, req)
 	if err != nil {
 		return err
 	}
-	parts := RequestParts{Path: req.URL.Path, Header: req.Header, Body: body}
+	parts := RequestParts{Path: path, Header: req.Header, Body: body}
 	if r.classifier.NeedsQuery() {
 		parts.Query = req.URL.Query()
 	}
@@ -320,7 +334,7 @@ func (r *Router) serve(ctx context.Context, w http.ResponseWriter, req *http.Req
 		return err
 	}
 	defer a.release()
-	h := &netHop{r: r, w: w, req: req, body: body, hdr: r.outHeader(a.ctx, req, a.cs, a.vs, tenant)}
+	h := &netHop{r: r, w: w, req: req, path: path, body: body, hdr: r.outHeader(a.ctx, req, a.cs, a.vs, tenant)}
 	return r.forward(a.ctx, h, a, x)
 }
 
@@ -511,6 +525,7 @@ type netHop struct {
 	r    *Router
 	w    http.ResponseWriter
 	req  *http.Request
+	path string // normalised, escaped
 	body []byte
 	hdr  http.Header
 	resp *http.Response
@@ -522,6 +537,10 @@ func (h *netHop) send(ctx context.Context, ep *Endpoint) (int, error) {
 	// Absolute-form targets ("POST http://user:pw@elsewhere/ HTTP/1.1")
 	// keep only their path and query: the endpoint is ours to choose.
 	u.Scheme, u.Host, u.User, u.Fragment, u.RawFragment = "http", ep.Addr, nil, "", ""
+	if h.path != u.EscapedPath() {
+		u.Path, _ = url.PathUnescape(h.path) // NormalizePath checked the escapes
+		u.RawPath = h.path
+	}
 	out := (&http.Request{
 		Method:        req.Method,
 		URL:           &u,

@@ -178,3 +178,14 @@ func (b *TokenBucket) Take(now time.Time) (bool, time.Duration) {
 	wait := time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
 	return false, wait
 }
+
+// isKey reports whether s is one of the tenants' API keys (compared as
+// Authenticate does: by digest, in constant time over all digests).
+func (ts *Tenants) isKey(s string) bool {
+	d := sha256.Sum256([]byte(s))
+	found := 0
+	for i := range ts.keys {
+		found |= subtle.ConstantTimeCompare(d[:], ts.keys[i].digest[:])
+	}
+	return found == 1
+}

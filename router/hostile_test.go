@@ -1,0 +1,207 @@
+package router
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var engines = []string{EngineNetHTTP, EngineFastHTTP}
+
+// countingBackend answers 200 with the path it was asked for and counts
+// the requests it saw.
+func countingBackend(t *testing.T) (string, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	addr := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) {
+		n.Add(1)
+		_, _ = io.Copy(io.Discard, req.Body)
+		_, _ = io.WriteString(w, req.URL.EscapedPath())
+	})
+	return addr, &n
+}
+
+func TestNormalizePath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/infer", "/infer"},
+		{"/", "/"},
+		{"/v1/models/a/infer", "/v1/models/a/infer"},
+		{"/v1/models/a/../b/infer", "/v1/models/b/infer"},
+		{"/v1/models/a/%2e%2e/b/infer", "/v1/models/b/infer"},
+		{"/v1/models/a/%2E./b/infer", "/v1/models/b/infer"},
+		{"/v1/./models//a/infer", "/v1/models/a/infer"},
+		{"/v1/models/a/", "/v1/models/a/"},
+		{"/v1/models/a/.", "/v1/models/a/"},
+		{"/v1/models/a/..", "/v1/models/"},
+		{"/a/..", "/"},
+		{"//", "/"},
+		{"/a%20b/c", "/a%20b/c"},
+		{"/...", "/..."},
+		{"/a/.b/..c", "/a/.b/..c"},
+		{"/../etc/passwd", ""},
+		{"/a/../../etc", ""},
+		{"/%2e%2e/etc", ""},
+		{"/v1/models/a%2f..%2fb/infer", ""},
+		{"/v1/models/a%2F..%2Fb/infer", ""},
+		{"/a%5c..%5cb", ""},
+		{`/a\..\b`, ""},
+		{"/a%00b", ""},
+		{"/a\x00b", ""},
+		{"/a%zz", ""},
+		{"/a%2", ""},
+		{"a/b", ""},
+		{"", ""},
+		{"*", ""},
+	} {
+		got, err := NormalizePath(tc.in)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("NormalizePath(%q) = %q, want bad_path", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("NormalizePath(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// FuzzNormalizePath: a normalised path is absolute, has no dot or empty
+// segment and no escaped separator, reads the same segments as the
+// classifier sees them, and normalises to itself.
+func FuzzNormalizePath(f *testing.F) {
+	for _, s := range []string{"/v1/models/a/../b/infer", "/a%2f..%2fb", "/%2e%2e/", "//x/./y/", "/a%41"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		n, err := NormalizePath(p)
+		if err != nil {
+			if AsRequestError(err) == nil {
+				t.Fatalf("error %v is not a RequestError", err)
+			}
+			return
+		}
+		if n == "" || n[0] != '/' {
+			t.Fatalf("%q -> %q: not absolute", p, n)
+		}
+		if again, err := NormalizePath(n); err != nil || again != n {
+			t.Fatalf("%q -> %q -> %q, %v: not idempotent", p, n, again, err)
+		}
+		segs := strings.Split(strings.Trim(n, "/"), "/")
+		for _, s := range segs {
+			if n != "/" && s == "" {
+				t.Fatalf("%q -> %q: empty segment", p, n)
+			}
+			if dotSegment(s) != 0 {
+				t.Fatalf("%q -> %q: dot segment %q", p, n, s)
+			}
+			u, err := url.PathUnescape(s)
+			if err != nil || strings.ContainsAny(u, "/\\") {
+				t.Fatalf("%q -> %q: segment %q unescapes to %q, %v", p, n, s, u, err)
+			}
+		}
+	})
+}
+
+// TestPathNormalisedBeforeClassifying: the class comes from the
+// normalised path, the reader gets the normalised path, and paths that
+// cannot be made safe are refused; on both engines.
+func TestPathNormalisedBeforeClassifying(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			a, na := countingBackend(t)
+			b, nb := countingBackend(t)
+			r, _ := serveEngine(t, engine, fmt.Sprintf(`
+classify: {class: [{from: path, segment: 2}]}
+models:
+  - {class: a, versions: [{name: v1, endpoints: [%q]}]}
+  - {class: b, versions: [{name: v1, endpoints: [%q]}]}
+`, a, b))
+			for _, tc := range []struct {
+				path, wantPath string
+				want           int
+				wantA, wantB   int64
+			}{
+				{"/v1/models/a/../b/infer", "/v1/models/b/infer", 200, 0, 1},
+				{"/v1/models/a/%2e%2e/b/infer?x=1", "/v1/models/b/infer", 200, 0, 1},
+				{"/v1//models/./a/infer", "/v1/models/a/infer", 200, 1, 0},
+				{"/v1/models/a%2f..%2fb/infer", "", 400, 0, 0},
+				{"/../v1/models/a/infer", "", 400, 0, 0},
+				{"/v1/models/b/../../../../a/infer", "", 400, 0, 0},
+			} {
+				a0, b0 := na.Load(), nb.Load()
+				code, body := rawGet(t, r.URL, tc.path, "Authorization: Bearer "+keyAcme)
+				if code != tc.want {
+					t.Errorf("%s: %d %s, want %d", tc.path, code, body, tc.want)
+					continue
+				}
+				if tc.want == 200 && body != tc.wantPath {
+					t.Errorf("%s: the reader got path %q, want %q", tc.path, body, tc.wantPath)
+				}
+				if da, db := na.Load()-a0, nb.Load()-b0; da != tc.wantA || db != tc.wantB {
+					t.Errorf("%s: reader a got %d, b got %d; want %d, %d", tc.path, da, db, tc.wantA, tc.wantB)
+				}
+			}
+		})
+	}
+}
+
+// rawGet sends "GET path" exactly as given (no client-side cleaning) and
+// returns the status and body.
+func rawGet(t *testing.T, base, path string, headers ...string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	var hs string
+	for _, h := range headers {
+		hs += h + "\r\n"
+	}
+	_, _ = fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n", path, hs)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestKeyInPathNotLogged: a key sent in the path, bare or as a known key
+// parameter, never reaches the access log; on both engines.
+func TestKeyInPathNotLogged(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			a, _ := countingBackend(t)
+			r, _ := serveEngine(t, engine, fmt.Sprintf(`models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, a))
+			for _, p := range []string{
+				"/v1/" + keyAcme + "/infer",
+				"/v1/key=" + keyGlobex + "/infer",
+				"/v1/infer;api_key=" + keyGlobex,
+				"/v1/ACCESS_TOKEN=" + keyGlobex,
+			} {
+				rawGet(t, r.URL, p, "Authorization: Bearer "+keyAcme, "X-Model-Class: a")
+			}
+			waitFor(t, func() bool { return r.obs.FilterMessage("request").Len() == 4 })
+			for _, e := range r.obs.FilterMessage("request").All() {
+				line := fmt.Sprint(e.ContextMap())
+				if strings.Contains(line, keyAcme) || strings.Contains(line, keyGlobex) {
+					t.Errorf("access log holds a key: %s", line)
+				}
+				if !strings.Contains(line, redacted) {
+					t.Errorf("access log entry without the redaction mark: %s", line)
+				}
+			}
+		})
+	}
+}
