@@ -83,11 +83,6 @@ type ServerConfig struct {
 	DrainDelay Duration `json:"drainDelay"`
 	// DisableAccessLog turns the per-request access log off.
 	DisableAccessLog bool `json:"disableAccessLog,omitempty"`
-	// Engine is the HTTP implementation: "nethttp" (default: Go's
-	// net/http, streams responses, cancels on client disconnect) or
-	// "fasthttp" (github.com/valyala/fasthttp: far less CPU per request,
-	// buffers responses whole).
-	Engine string `json:"engine,omitempty"`
 }
 
 // ClassifyConfig lists the sources of the class and of the version, tried in
@@ -152,6 +147,10 @@ type ModelConfig struct {
 	QueueTimeout Duration `json:"queueTimeout,omitempty"`
 	// Timeout is the request's deadline, retries included.
 	Timeout Duration `json:"timeout,omitempty"`
+	// AttemptTimeout bounds one attempt's wait for the response head; an
+	// attempt past it fails, counts against its endpoint and is retried.
+	// 0 (default): derived from the class's observed latency (latency.go).
+	AttemptTimeout Duration `json:"attemptTimeout,omitempty"`
 	// Balancer chooses among a version's ready endpoints:
 	// "least-outstanding" (default; ties rotate) or "p2c" (power of two
 	// choices).
@@ -267,9 +266,6 @@ func (c *Config) Default() {
 	setDur(&s.WriteTimeout, 120*time.Second)
 	setDur(&s.IdleTimeout, 120*time.Second)
 	setDur(&s.ShutdownGrace, 30*time.Second)
-	if s.Engine == "" {
-		s.Engine = EngineNetHTTP
-	}
 	if len(c.Classify.Class) == 0 {
 		c.Classify.Class = []Source{{From: "header", Name: "X-Model-Class"}, {From: "body", Field: "model"}}
 	}
@@ -343,9 +339,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MaxBodyBytes < 0 || c.Server.MaxBodyBytes > math.MaxInt32 {
 		add("server.maxBodyBytes must be positive and under 2 GiB")
-	}
-	if e := c.Server.Engine; e != EngineNetHTTP && e != EngineFastHTTP {
-		add("server.engine %q: want %s or %s", e, EngineNetHTTP, EngineFastHTTP)
 	}
 	for i, s := range c.Classify.Class {
 		validateSource(fmt.Sprintf("classify.class[%d]", i), s, add)

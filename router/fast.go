@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,22 +22,16 @@ import (
 	"go.uber.org/zap"
 )
 
-// Serving engines (server.engine).
-const (
-	EngineNetHTTP  = "nethttp"
-	EngineFastHTTP = "fasthttp"
-)
-
-// The fasthttp engine serves the same router with github.com/valyala/fasthttp
-// on both hops instead of net/http: the same authentication, classification,
-// limits, fair queue, balancing, retries, metrics, logs and spans (admit,
-// forward, finish and the serve lifecycle run are shared; fastHop and
-// fastServer are its side of them), at well under half the CPU per request
-// (see docs/router.md, "Performance"). What it gives up: responses are
-// buffered whole (no streaming of server-sent events), and a client that
-// goes away is noticed only where forward asks (after a failed attempt,
-// before the first attempt of a queued request), not while it waits in the
-// queue or for the reader (the deadline still bounds that).
+// The router serves HTTP/1.1 with github.com/valyala/fasthttp (the server)
+// and its own keep-alive client (upstream, over fasthttp's parser): no
+// goroutine hand-offs and few allocations per request, which is what brings
+// its CPU per proxied request near nginx's (docs/router.md, Performance).
+// The handler below authenticates, normalises the path, classifies, admits
+// and forwards; responses up to upstream.bufferLimit with a known length
+// are buffered, the rest (server-sent events included) stream, and the
+// request's bookkeeping ends when the stream does (exchange.end). A client
+// that goes away is noticed by a poll of its socket every hangupPoll while
+// its request is in the router, and cancels the queue wait or the attempt.
 
 // fastCarrier adapts a fasthttp request header to W3C trace propagation.
 type fastCarrier struct{ h *fasthttp.RequestHeader }
@@ -51,27 +46,6 @@ func (c fastCarrier) Keys() []string {
 	return ks
 }
 
-// fastClients holds one fasthttp.HostClient per endpoint address.
-type fastClients struct {
-	mu sync.Mutex
-	m  map[string]*fasthttp.HostClient
-}
-
-func (f *fastClients) get(addr string) *fasthttp.HostClient {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.m == nil {
-		f.m = map[string]*fasthttp.HostClient{}
-	}
-	c := f.m[addr]
-	if c == nil {
-		c = &fasthttp.HostClient{Addr: addr, MaxConns: 4096, MaxIdleConnDuration: 30 * time.Second,
-			NoDefaultUserAgentHeader: true, DisablePathNormalizing: true}
-		f.m[addr] = c
-	}
-	return c
-}
-
 // fastServer is the fasthttp engine's server.
 func (r *Router) fastServer() server {
 	s := r.cfg.Server
@@ -80,8 +54,10 @@ func (r *Router) fastServer() server {
 		metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(r.gatherer, promhttp.HandlerOpts{}))
 	}
 	srv := &fasthttp.Server{
-		Handler:               func(fc *fasthttp.RequestCtx) { r.fastHandler(fc, metrics) },
-		ReadTimeout:           s.ReadTimeout.D(),
+		Handler: func(fc *fasthttp.RequestCtx) { r.fastHandler(fc, metrics) },
+		// ReadTimeout bounds the request head; HeaderReceived gives the
+		// body the rest of readTimeout.
+		ReadTimeout:           s.ReadHeaderTimeout.D(),
 		WriteTimeout:          s.WriteTimeout.D(),
 		IdleTimeout:           s.IdleTimeout.D(),
 		MaxRequestBodySize:    int(s.MaxBodyBytes),
@@ -89,6 +65,9 @@ func (r *Router) fastServer() server {
 		NoDefaultServerHeader: true,
 		CloseOnShutdown:       true,
 		Logger:                zap.NewStdLog(r.log.Named("http")),
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: s.ReadTimeout.D()}
+		},
 		ErrorHandler: func(fc *fasthttp.RequestCtx, err error) {
 			re := &RequestError{Status: http.StatusBadRequest, Code: "bad_request", Message: "the request could not be parsed"}
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
@@ -107,17 +86,7 @@ func (r *Router) fastHandler(fc *fasthttp.RequestCtx, metrics fasthttp.RequestHa
 		fc.SetBodyString("ok\n")
 		return
 	case "/readyz":
-		fc.SetContentType("text/plain; charset=utf-8")
-		if ok, missing := r.Ready(); !ok {
-			fc.SetStatusCode(http.StatusServiceUnavailable)
-			if r.draining.Load() {
-				fc.SetBodyString("draining\n")
-			} else {
-				fc.SetBodyString("no ready endpoints for: " + strings.Join(missing, ", ") + "\n")
-			}
-			return
-		}
-		fc.SetBodyString("ok\n")
+		r.readyz(fc)
 		return
 	case "/metrics":
 		if metrics != nil {
@@ -125,14 +94,20 @@ func (r *Router) fastHandler(fc *fasthttp.RequestCtx, metrics fasthttp.RequestHa
 			return
 		}
 	}
-	x := &exchange{start: r.now(), class: LabelNone, tenant: LabelNone}
+	if fc.Request.Header.ConnectionClose() && conflictingFraming(fc.Request.Header.RawHeaders()) {
+		// fasthttp reads such a body as chunked and only marks the
+		// connection to close after the answer; refuse it instead (RFC 9112
+		// section 6.3), so nothing a front proxy framed otherwise is served.
+		writeFastError(fc, errFraming)
+		fc.SetConnectionClose()
+		return
+	}
+	x := &exchange{start: r.now(), class: LabelNone, tenant: LabelNone, method: string(fc.Method()), fc: fc}
 	ctx, span := r.tracer.Start(r.propagator.Extract(context.Background(), fastCarrier{&fc.Request.Header}),
 		"router", trace.WithSpanKind(trace.SpanKindServer))
-	defer func() {
-		r.finish(x, string(fc.Method()), func() string { return string(fc.Request.URI().PathOriginal()) },
-			func() string { return fc.RemoteAddr().String() }, span)
-		span.End()
-	}()
+	x.span = span
+	ctx, x.cancel = context.WithCancel(ctx)
+	x.watchClient(fc.Conn())
 	if err := r.serveFastRequest(ctx, fc, x); err != nil {
 		re := AsRequestError(err)
 		if re == nil {
@@ -141,6 +116,64 @@ func (r *Router) fastHandler(fc *fasthttp.RequestCtx, metrics fasthttp.RequestHa
 		x.status, x.errCode = re.Status, re.Code
 		writeFastError(fc, re)
 	}
+	if x.stream == nil {
+		r.end(x)
+	}
+	// else the stream ends the exchange when the server has written it.
+}
+
+func (r *Router) readyz(fc *fasthttp.RequestCtx) {
+	fc.SetContentType("text/plain; charset=utf-8")
+	if ok, missing := r.Ready(); !ok {
+		fc.SetStatusCode(http.StatusServiceUnavailable)
+		if r.draining.Load() {
+			fc.SetBodyString("draining\n")
+		} else {
+			fc.SetBodyString("no ready endpoints for: " + strings.Join(missing, ", ") + "\n")
+		}
+		return
+	}
+	fc.SetBodyString("ok\n")
+}
+
+// hangupPoll is how often the socket of a client whose request is still in
+// the router is asked whether the client has gone. Requests shorter than
+// this are never polled.
+const hangupPoll = 50 * time.Millisecond
+
+// watchClient polls c every hangupPoll until the exchange ends and cancels
+// the request's context when the client has closed its connection.
+func (x *exchange) watchClient(c net.Conn) {
+	var t *time.Timer
+	t = time.AfterFunc(hangupPoll, func() {
+		if peerClosed(c) {
+			x.gone.Store(true)
+			x.cancel()
+			return
+		}
+		t.Reset(hangupPoll)
+	})
+	x.watch = t
+}
+
+// end finishes an exchange: gives back the endpoint and admission slots,
+// records metrics, span and access log. It runs once, when the handler
+// returns or, for a streamed answer, when the stream is done.
+func (r *Router) end(x *exchange) {
+	x.watch.Stop()
+	x.cancel()
+	if x.ep != nil {
+		x.ep.outstanding.Add(-1)
+	}
+	if x.adm != nil {
+		x.adm.release()
+	}
+	if x.upResp != nil {
+		fasthttp.ReleaseResponse(x.upResp)
+	}
+	r.finish(x, x.method, func() string { return string(x.fc.Request.URI().PathOriginal()) },
+		func() string { return x.fc.RemoteAddr().String() }, x.span)
+	x.span.End()
 }
 
 func writeFastError(fc *fasthttp.RequestCtx, e *RequestError) {
@@ -190,11 +223,9 @@ func (r *Router) serveFastRequest(ctx context.Context, fc *fasthttp.RequestCtx, 
 	if err != nil {
 		return err
 	}
-	defer a.release()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
-	h := &fastHop{r: r, fc: fc, out: r.fastOutRequest(a.ctx, fc, path, a.cs, a.vs, tenant), resp: resp}
-	h.deadline, _ = a.ctx.Deadline()
+	x.adm = &a
+	x.upResp = fasthttp.AcquireResponse()
+	h := &fastHop{r: r, fc: fc, x: x, out: r.fastOutRequest(a.ctx, fc, path, a.cs, a.vs, tenant), resp: x.upResp}
 	return r.forward(a.ctx, h, a, x)
 }
 
@@ -251,37 +282,42 @@ func (r *Router) fastOutRequest(ctx context.Context, fc *fasthttp.RequestCtx, pa
 
 var _ propagation.TextMapCarrier = fastCarrier{}
 
-// fastHop is the fasthttp engine's hop (see forward): one fasthttp
-// request to the reader, reused for every attempt, and a whole buffered
-// response.
+// fastHop is the router's hop (see forward): one request to the reader,
+// reused for every attempt, over the router's upstream client.
 type fastHop struct {
-	r        *Router
-	fc       *fasthttp.RequestCtx
-	out      *fasthttp.Request
-	resp     *fasthttp.Response
-	deadline time.Time
+	r    *Router
+	fc   *fasthttp.RequestCtx
+	x    *exchange
+	out  *fasthttp.Request
+	resp *fasthttp.Response
+	body *upBody // the held response's stream, if it streams
 }
 
-func (h *fastHop) send(_ context.Context, ep *Endpoint) (int, error) {
+func (h *fastHop) send(ctx context.Context, ep *Endpoint, attempt time.Duration) (int, error) {
 	h.out.SetHost(ep.Addr)
 	h.out.Header.SetHost(ep.Addr)
-	h.resp.Reset()
-	err := h.r.fast.get(ep.Addr).DoDeadline(h.out, h.resp, h.deadline)
-	if errors.Is(err, fasthttp.ErrTimeout) {
-		return 0, context.DeadlineExceeded
-	}
+	body, err := h.r.upstream.do(ctx, ep.Addr, h.out, h.resp, time.Now().Add(attempt))
 	if err != nil {
 		return 0, err
 	}
+	h.body = body
 	return h.resp.StatusCode(), nil
 }
 
-// discard: the next send resets the response.
-func (h *fastHop) discard() {}
+// discard drops a held stream; a buffered response is reset by the next send.
+func (h *fastHop) discard() {
+	if h.body != nil {
+		h.body.Close()
+		h.body = nil
+	}
+}
 
-func (h *fastHop) answer() int64 {
-	h.resp.CopyTo(&h.fc.Response)
-	rh := &h.fc.Response.Header
+// answer passes the held response on: its head less hop-by-hop headers,
+// and its body, buffered or as a stream that ends the exchange.
+func (h *fastHop) answer() {
+	out := &h.fc.Response
+	h.resp.Header.CopyTo(&out.Header)
+	rh := &out.Header
 	for _, v := range rh.PeekAll("Connection") {
 		for _, f := range bytes.Split(v, []byte(",")) {
 			if f = bytes.TrimSpace(f); len(f) > 0 {
@@ -289,12 +325,70 @@ func (h *fastHop) answer() int64 {
 			}
 		}
 	}
-	for _, k := range []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Trailer", "Upgrade"} {
+	for _, k := range []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Trailer", "Upgrade", "Transfer-Encoding"} {
 		rh.Del(k)
 	}
-	return int64(len(h.fc.Response.Body()))
+	if h.body == nil {
+		out.SetBody(h.resp.Body())
+		h.x.bytes = int64(len(h.resp.Body()))
+		return
+	}
+	s := &answerStream{r: h.r, x: h.x, body: h.body}
+	h.x.stream = s
+	h.body = nil
+	out.SetBodyStream(s, h.resp.Header.ContentLength())
 }
 
-// clientGone: fasthttp does not read the connection while the handler
-// runs, so the router asks the socket.
-func (h *fastHop) clientGone() bool { return peerClosed(h.fc.Conn()) }
+// clientGone: the watcher saw the client's socket closed, or a look now
+// does.
+func (h *fastHop) clientGone() bool { return h.x.gone.Load() || peerClosed(h.fc.Conn()) }
+
+// answerStream is a streamed answer as the server writes it to the
+// client; the server closes it when done (or when the client is gone),
+// and that ends the exchange.
+type answerStream struct {
+	r    *Router
+	x    *exchange
+	body *upBody
+	once sync.Once
+}
+
+func (s *answerStream) Read(p []byte) (int, error) { return s.body.Read(p) }
+
+func (s *answerStream) Close() error {
+	s.once.Do(func() {
+		s.body.Close()
+		s.x.bytes = s.body.n
+		s.r.end(s.x)
+	})
+	return nil
+}
+
+// errFraming refuses a request that carries both Content-Length and
+// Transfer-Encoding: two framings, which a front proxy and the router may
+// read differently (request smuggling).
+var errFraming = &RequestError{Status: http.StatusBadRequest, Code: "conflicting_framing",
+	Message: "the request has both Content-Length and Transfer-Encoding"}
+
+// conflictingFraming reports whether a raw header block names both
+// Content-Length and Transfer-Encoding. fasthttp marks such a request's
+// connection to close, so the router looks only when that mark is set.
+func conflictingFraming(raw []byte) bool {
+	var cl, te bool
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		name = bytes.TrimSpace(name)
+		cl = cl || bytes.EqualFold(name, []byte("Content-Length"))
+		te = te || bytes.EqualFold(name, []byte("Transfer-Encoding"))
+	}
+	return cl && te
+}

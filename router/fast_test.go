@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -21,18 +22,10 @@ import (
 	"github.com/headroom-dev/headroom/router/emulator"
 )
 
-// startFast serves cfg (with the two test tenants) on the fasthttp engine
-// on loopback, until the test ends.
-func startFast(t *testing.T, cfg string) *testRouter {
-	t.Helper()
-	r, _ := serveEngine(t, EngineFastHTTP, cfg)
-	return r
-}
-
-// serveEngine serves cfg (with the two test tenants) through Serve on the
-// given engine on loopback, until the test ends. The listener keeps the
-// router's side of each connection (acceptLog).
-func serveEngine(t *testing.T, engine, cfg string) (*testRouter, *acceptLog) {
+// serveRouter serves cfg (with the two test tenants) through Serve on
+// loopback, until the test ends. The listener keeps the router's side of
+// each connection (acceptLog).
+func serveRouter(t *testing.T, cfg string, mod ...func(*Options)) (*testRouter, *acceptLog) {
 	t.Helper()
 	cfg += fmt.Sprintf(`
 tenants:
@@ -43,10 +36,19 @@ tenants:
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Server.Engine = engine
 	core, obs := observer.New(zap.InfoLevel)
 	reg := prometheus.NewRegistry()
-	r, err := New(Options{Config: c, Logger: zap.New(core), Registerer: reg, Gatherer: reg})
+	o := Options{Config: c, Logger: zap.New(core), Registerer: reg, Gatherer: reg,
+		IntN: rand.New(rand.NewPCG(1, 1)).IntN}
+	for _, m := range mod {
+		m(&o)
+	}
+	var mu sync.Mutex
+	if o.IntN != nil {
+		in := o.IntN
+		o.IntN = func(n int) int { mu.Lock(); defer mu.Unlock(); return in(n) }
+	}
+	r, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +67,20 @@ tenants:
 		}
 	})
 	return &testRouter{Router: r, URL: "http://" + ln.Addr().String(), reg: reg, obs: obs}, al
+}
+
+// serveURL serves r on loopback until the test ends and returns its URL.
+func serveURL(t *testing.T, r *Router) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return "http://" + ln.Addr().String()
 }
 
 // acceptLog is a listener that keeps the server side of every connection
@@ -97,7 +113,7 @@ func (l *acceptLog) serverSide(c net.Conn) net.Conn {
 func TestFastEngineRoutesAndRefuses(t *testing.T) {
 	a := backend(t, emulator.Options{Class: "a"})
 	b := backend(t, emulator.Options{Class: "b"})
-	r := startFast(t, fmt.Sprintf(`
+	r := startRouter(t, fmt.Sprintf(`
 server: {maxBodyBytes: 1024}
 classify:
   class: [{from: header, name: X-Model-Class}, {from: path, segment: 2}, {from: body, field: model}]
@@ -162,7 +178,7 @@ func TestFastEngineForwardedHeaders(t *testing.T) {
 		w.Header().Set("X-Backend-Hop", "1")
 		_, _ = io.WriteString(w, "{}")
 	})
-	r := startFast(t, fmt.Sprintf(`models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, be))
+	r := startRouter(t, fmt.Sprintf(`models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, be))
 	res := do(t, "POST", r.URL+"/", keyAcme, map[string]string{
 		"X-Model-Class": "a", "X-Headroom-Tenant": "globex", "Connection": "X-Drop-Me", "X-Drop-Me": "1",
 		"X-Forwarded-For": "203.0.113.9", "Traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
@@ -195,7 +211,7 @@ func TestFastEngineRetriesShedsAndTimesOut(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := ln.Addr().String()
 	ln.Close()
-	r := startFast(t, fmt.Sprintf(`
+	r := startRouter(t, fmt.Sprintf(`
 retry: {maxAttempts: 3}
 outlier: {consecutiveFailures: 3, baseEjection: 30s, maxEjectedPercent: 67}
 models:

@@ -4,16 +4,19 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-var engines = []string{EngineNetHTTP, EngineFastHTTP}
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"pgregory.net/rapid"
+)
 
 // countingBackend answers 200 with the path it was asked for and counts
 // the requests it saw.
@@ -114,42 +117,38 @@ func FuzzNormalizePath(f *testing.F) {
 // normalised path, the reader gets the normalised path, and paths that
 // cannot be made safe are refused; on both engines.
 func TestPathNormalisedBeforeClassifying(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			a, na := countingBackend(t)
-			b, nb := countingBackend(t)
-			r, _ := serveEngine(t, engine, fmt.Sprintf(`
+	a, na := countingBackend(t)
+	b, nb := countingBackend(t)
+	r, _ := serveRouter(t, fmt.Sprintf(`
 classify: {class: [{from: path, segment: 2}]}
 models:
   - {class: a, versions: [{name: v1, endpoints: [%q]}]}
   - {class: b, versions: [{name: v1, endpoints: [%q]}]}
 `, a, b))
-			for _, tc := range []struct {
-				path, wantPath string
-				want           int
-				wantA, wantB   int64
-			}{
-				{"/v1/models/a/../b/infer", "/v1/models/b/infer", 200, 0, 1},
-				{"/v1/models/a/%2e%2e/b/infer?x=1", "/v1/models/b/infer", 200, 0, 1},
-				{"/v1//models/./a/infer", "/v1/models/a/infer", 200, 1, 0},
-				{"/v1/models/a%2f..%2fb/infer", "", 400, 0, 0},
-				{"/../v1/models/a/infer", "", 400, 0, 0},
-				{"/v1/models/b/../../../../a/infer", "", 400, 0, 0},
-			} {
-				a0, b0 := na.Load(), nb.Load()
-				code, body := rawGet(t, r.URL, tc.path, "Authorization: Bearer "+keyAcme)
-				if code != tc.want {
-					t.Errorf("%s: %d %s, want %d", tc.path, code, body, tc.want)
-					continue
-				}
-				if tc.want == 200 && body != tc.wantPath {
-					t.Errorf("%s: the reader got path %q, want %q", tc.path, body, tc.wantPath)
-				}
-				if da, db := na.Load()-a0, nb.Load()-b0; da != tc.wantA || db != tc.wantB {
-					t.Errorf("%s: reader a got %d, b got %d; want %d, %d", tc.path, da, db, tc.wantA, tc.wantB)
-				}
-			}
-		})
+	for _, tc := range []struct {
+		path, wantPath string
+		want           int
+		wantA, wantB   int64
+	}{
+		{"/v1/models/a/../b/infer", "/v1/models/b/infer", 200, 0, 1},
+		{"/v1/models/a/%2e%2e/b/infer?x=1", "/v1/models/b/infer", 200, 0, 1},
+		{"/v1//models/./a/infer", "/v1/models/a/infer", 200, 1, 0},
+		{"/v1/models/a%2f..%2fb/infer", "", 400, 0, 0},
+		{"/../v1/models/a/infer", "", 400, 0, 0},
+		{"/v1/models/b/../../../../a/infer", "", 400, 0, 0},
+	} {
+		a0, b0 := na.Load(), nb.Load()
+		code, body := rawGet(t, r.URL, tc.path, "Authorization: Bearer "+keyAcme)
+		if code != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.path, code, body, tc.want)
+			continue
+		}
+		if tc.want == 200 && body != tc.wantPath {
+			t.Errorf("%s: the reader got path %q, want %q", tc.path, body, tc.wantPath)
+		}
+		if da, db := na.Load()-a0, nb.Load()-b0; da != tc.wantA || db != tc.wantB {
+			t.Errorf("%s: reader a got %d, b got %d; want %d, %d", tc.path, da, db, tc.wantA, tc.wantB)
+		}
 	}
 }
 
@@ -180,28 +179,136 @@ func rawGet(t *testing.T, base, path string, headers ...string) (int, string) {
 // TestKeyInPathNotLogged: a key sent in the path, bare or as a known key
 // parameter, never reaches the access log; on both engines.
 func TestKeyInPathNotLogged(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			a, _ := countingBackend(t)
-			r, _ := serveEngine(t, engine, fmt.Sprintf(`models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, a))
-			for _, p := range []string{
-				"/v1/" + keyAcme + "/infer",
-				"/v1/key=" + keyGlobex + "/infer",
-				"/v1/infer;api_key=" + keyGlobex,
-				"/v1/ACCESS_TOKEN=" + keyGlobex,
-			} {
-				rawGet(t, r.URL, p, "Authorization: Bearer "+keyAcme, "X-Model-Class: a")
-			}
-			waitFor(t, func() bool { return r.obs.FilterMessage("request").Len() == 4 })
-			for _, e := range r.obs.FilterMessage("request").All() {
-				line := fmt.Sprint(e.ContextMap())
-				if strings.Contains(line, keyAcme) || strings.Contains(line, keyGlobex) {
-					t.Errorf("access log holds a key: %s", line)
-				}
-				if !strings.Contains(line, redacted) {
-					t.Errorf("access log entry without the redaction mark: %s", line)
-				}
-			}
-		})
+	a, _ := countingBackend(t)
+	r, _ := serveRouter(t, fmt.Sprintf(`models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, a))
+	for _, p := range []string{
+		"/v1/" + keyAcme + "/infer",
+		"/v1/key=" + keyGlobex + "/infer",
+		"/v1/infer;api_key=" + keyGlobex,
+		"/v1/ACCESS_TOKEN=" + keyGlobex,
+	} {
+		rawGet(t, r.URL, p, "Authorization: Bearer "+keyAcme, "X-Model-Class: a")
 	}
+	waitFor(t, func() bool { return r.obs.FilterMessage("request").Len() == 4 })
+	for _, e := range r.obs.FilterMessage("request").All() {
+		line := fmt.Sprint(e.ContextMap())
+		if strings.Contains(line, keyAcme) || strings.Contains(line, keyGlobex) {
+			t.Errorf("access log holds a key: %s", line)
+		}
+		if !strings.Contains(line, redacted) {
+			t.Errorf("access log entry without the redaction mark: %s", line)
+		}
+	}
+}
+
+// TestHungEndpointFailsOver: an endpoint that accepts requests and never
+// answers costs each request one attempt timeout, derived from the
+// class's latency and well under the deadline, not the deadline; the
+// request is retried on the other endpoint, and the hung one is ejected.
+func TestHungEndpointFailsOver(t *testing.T) {
+	var hang atomic.Bool
+	hung := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body) // net/http then watches the connection
+		if hang.Load() {
+			<-req.Context().Done() // until the router gives up on it
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	good := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) { _, _ = io.WriteString(w, "ok") })
+	r := startRouter(t, fmt.Sprintf(`
+outlier: {consecutiveFailures: 2, baseEjection: 1h}
+retry: {minPerSecond: 100}
+models: [{class: a, timeout: 20s, versions: [{name: v1, endpoints: [%q, %q]}]}]
+`, hung, good))
+	send := func() (int, time.Duration) {
+		start := time.Now()
+		res := do(t, "POST", r.URL+"/", keyAcme, map[string]string{"X-Model-Class": "a"}, "{}")
+		return res.code, time.Since(start)
+	}
+	for range 2 * latencyMinSamples { // both answer: the class learns its latency
+		if code, _ := send(); code != 200 {
+			t.Fatalf("warm-up: %d", code)
+		}
+	}
+	cs := r.classes["a"]
+	at := cs.attemptTimeout(r.cfg.Retry.MaxAttempts, time.Now())
+	if at < minAttemptTimeout || at > 2*time.Second {
+		t.Fatalf("attempt timeout %v after fast answers; want %v to 2s, well under the 20s deadline", at, minAttemptTimeout)
+	}
+	hang.Store(true)
+	for i := range 10 {
+		if code, d := send(); code != 200 || d > 5*time.Second {
+			t.Fatalf("request %d with a hung endpoint: %d after %v; want 200 within the attempt timeout (%v) and a retry", i, code, d, at)
+		}
+	}
+	if got := testutil.ToFloat64(r.metrics.Ejections.WithLabelValues("a", "v1")); got != 1 {
+		t.Errorf("%v ejections, want the hung endpoint ejected once", got)
+	}
+	if got := testutil.ToFloat64(r.metrics.Retries.WithLabelValues("a")); got != 2 {
+		t.Errorf("%v retries, want 2: one per timed-out attempt before the ejection", got)
+	}
+}
+
+// TestAttemptTimeoutDerived: the attempt timeout is the deadline split
+// over the attempts until the class has latencies, then a multiple of
+// their p99 within [minAttemptTimeout, deadline/2]; a configured one wins.
+func TestAttemptTimeoutDerived(t *testing.T) {
+	now := time.Unix(1000, 0)
+	cs := &classState{cfg: ModelConfig{Timeout: Duration(60 * time.Second)}, latency: NewLatencyWindow(latencyWindow, now)}
+	if got := cs.attemptTimeout(3, now); got != 20*time.Second {
+		t.Errorf("no samples: %v, want 60s/3", got)
+	}
+	for range 100 {
+		cs.latency.Observe(80*time.Millisecond, now)
+	}
+	p99, _ := cs.latency.Quantile(0.99, now)
+	if p99 < 80*time.Millisecond || p99 > 96*time.Millisecond {
+		t.Fatalf("p99 %v, want the bucket above 80ms", p99)
+	}
+	if got := cs.attemptTimeout(3, now); got != attemptTimeoutFactor*p99 {
+		t.Errorf("80ms answers: %v, want %v", got, attemptTimeoutFactor*p99)
+	}
+	for range 100 {
+		cs.latency.Observe(50*time.Second, now)
+	}
+	if got := cs.attemptTimeout(3, now); got != 30*time.Second {
+		t.Errorf("slow answers: %v, want the cap, half the deadline", got)
+	}
+	// Two periods later the old latencies are gone.
+	if got := cs.attemptTimeout(3, now.Add(2*latencyWindow)); got != 20*time.Second {
+		t.Errorf("after two quiet periods: %v, want the no-sample split again", got)
+	}
+	cs.cfg.AttemptTimeout = Duration(time.Second)
+	if got := cs.attemptTimeout(3, now); got != time.Second {
+		t.Errorf("configured: %v, want 1s", got)
+	}
+}
+
+// TestLatencyWindowQuantileProperty: the quantile is the upper bound of
+// the bucket holding the true quantile: never below it, at most one bucket
+// (19%) above, for any set of latencies.
+func TestLatencyWindowQuantileProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		now := time.Unix(0, 0)
+		w := NewLatencyWindow(time.Minute, now)
+		ds := rapid.SliceOfN(rapid.Int64Range(int64(time.Microsecond), int64(time.Minute)), 1, 200).Draw(t, "latencies")
+		for _, d := range ds {
+			w.Observe(time.Duration(d), now)
+		}
+		q := rapid.Float64Range(0.01, 1).Draw(t, "q")
+		got, n := w.Quantile(q, now)
+		if n != int64(len(ds)) {
+			t.Fatalf("count %d, want %d", n, len(ds))
+		}
+		sorted := slices.Clone(ds)
+		slices.Sort(sorted)
+		truth := time.Duration(sorted[int(math.Ceil(q*float64(len(ds))))-1])
+		if got < truth && latencyBucket(truth) < latencyBuckets-1 {
+			t.Fatalf("q%.2f = %v below the true %v", q, got, truth)
+		}
+		if truth > time.Millisecond && float64(got) > 1.19*float64(truth)+float64(time.Millisecond) && latencyBucket(truth) < latencyBuckets-1 {
+			t.Fatalf("q%.2f = %v more than a bucket above the true %v", q, got, truth)
+		}
+	})
 }
