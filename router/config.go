@@ -47,6 +47,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 type Config struct {
 	// Listen is the address the router serves on, e.g. ":8080".
 	Listen string `json:"listen"`
+	// MetricsListen, when set (":9090"), serves /metrics (and /healthz,
+	// /readyz) on an address of its own, and the traffic port no longer
+	// answers /metrics: the metrics name tenants and classes, and need not
+	// be reachable by whoever can reach the router. Empty: /metrics on
+	// Listen.
+	MetricsListen string `json:"metricsListen,omitempty"`
 	// Server holds the HTTP server's limits and timeouts.
 	Server ServerConfig `json:"server"`
 	// Classify says where a request's model class and version are read.
@@ -336,6 +342,13 @@ func (c *Config) Validate() error {
 	add := func(f string, a ...any) { p = append(p, fmt.Sprintf(f, a...)) }
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen %q: %v", c.Listen, err)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			add("metricsListen %q: %v", c.MetricsListen, err)
+		} else if c.MetricsListen == c.Listen {
+			add("metricsListen %q is the traffic address; leave it empty to serve /metrics there", c.MetricsListen)
+		}
 	}
 	if c.Server.MaxBodyBytes < 0 || c.Server.MaxBodyBytes > math.MaxInt32 {
 		add("server.maxBodyBytes must be positive and under 2 GiB")

@@ -50,7 +50,7 @@ func (c fastCarrier) Keys() []string {
 func (r *Router) fastServer() server {
 	s := r.cfg.Server
 	var metrics fasthttp.RequestHandler
-	if r.gatherer != nil {
+	if r.gatherer != nil && r.cfg.MetricsListen == "" {
 		metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(r.gatherer, promhttp.HandlerOpts{}))
 	}
 	srv := &fasthttp.Server{

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -311,4 +312,43 @@ func TestLatencyWindowQuantileProperty(t *testing.T) {
 			t.Fatalf("q%.2f = %v more than a bucket above the true %v", q, got, truth)
 		}
 	})
+}
+
+// TestMetricsOnTheirOwnAddress: with metricsListen set, /metrics is served
+// there and the traffic port treats /metrics like any other path (here:
+// no key, 401), so tenant and class names stay off the traffic port.
+func TestMetricsOnTheirOwnAddress(t *testing.T) {
+	a, _ := countingBackend(t)
+	r := startRouter(t, fmt.Sprintf(`
+metricsListen: "127.0.0.1:0"
+models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, a))
+	if code, _ := rawGet(t, r.URL, "/infer", "Authorization: Bearer "+keyAcme, "X-Model-Class: a"); code != 200 {
+		t.Fatalf("traffic: %d", code)
+	}
+	if code, body := rawGet(t, r.URL, "/metrics"); code != 401 || strings.Contains(body, "headroom_router_") {
+		t.Errorf("traffic port /metrics: %d %q; want 401 and no metrics", code, body)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.ServeMetrics(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := recv(t, done, "ServeMetrics returning"); err != nil {
+			t.Errorf("ServeMetrics: %v", err)
+		}
+	}()
+	code, body := rawGet(t, "http://"+ln.Addr().String(), "/metrics")
+	if code != 200 || !strings.Contains(body, `headroom_router_requests_total{class="a",code="200",tenant="acme"} 1`) {
+		t.Errorf("metrics address /metrics: %d\n%s", code, body)
+	}
+	if code, _ := rawGet(t, "http://"+ln.Addr().String(), "/readyz"); code != 200 {
+		t.Errorf("metrics address /readyz: %d", code)
+	}
+	if _, err := Parse([]byte("listen: ':8080'\nmetricsListen: ':8080'\nmodels: [{class: a, versions: [{name: v1, endpoints: ['h:1']}]}]")); err == nil {
+		t.Error("metricsListen equal to listen accepted")
+	}
 }

@@ -32,7 +32,8 @@ func newRouterCmd(a *app) *cobra.Command {
 		Long: `router routes each inference request to its model class and version,
 authenticates API keys to tenants, shares capacity fairly across tenants,
 retries within a budget, sheds load with 429/503, and exports the metrics the
-controller scales on (/metrics). /healthz and /readyz are for probes.
+controller scales on (/metrics, on metricsListen when the config sets one).
+/healthz and /readyz are for probes.
 SIGINT/SIGTERM drain in-flight requests before exit. The config file format is
 in docs/router.md.`,
 		Args: cobra.NoArgs,
@@ -98,6 +99,24 @@ func serveRouter(ctx context.Context, cfg *router.Config, log *zap.Logger) error
 				log.Error("endpointslice watch stopped; keeping the last endpoints", zap.Error(err))
 			}
 		}()
+	}
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening for metrics: %w", err)
+		}
+		// Metrics stay up through the drain, until the router has stopped.
+		mctx, stopMetrics := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := r.ServeMetrics(mctx, mln); err != nil {
+				log.Error("metrics server stopped", zap.Error(err))
+			}
+		}()
+		defer func() { stopMetrics(); <-done }()
+		log.Info("metrics listening", zap.String("addr", mln.Addr().String()))
 	}
 	log.Info("router listening", zap.String("addr", ln.Addr().String()), zap.Int("classes", len(cfg.Models)),
 		zap.Int("tenants", len(cfg.Tenants)), zap.Bool("tracing", cfg.Tracing.Enabled))
