@@ -47,3 +47,21 @@ func TestConflictingFramingRefused(t *testing.T) {
 		t.Errorf("the backend saw %d requests, want 0", got)
 	}
 }
+
+// FuzzConflictingFraming: never a panic, and a header block is reported
+// only when it names both framing headers.
+func FuzzConflictingFraming(f *testing.F) {
+	f.Add([]byte("Host: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"))
+	f.Add([]byte("content-length:1\ntransfer-encoding :x"))
+	f.Add([]byte("X-Content-Length: 4\r\nTransfer-Encoding: chunked\r\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got := conflictingFraming(raw)
+		lower := strings.ToLower(string(raw))
+		if got && !(strings.Contains(lower, "content-length") && strings.Contains(lower, "transfer-encoding")) {
+			t.Fatalf("%q reported without both headers", raw)
+		}
+		if strings.HasPrefix(lower, "content-length:") && strings.Contains(lower, "\ntransfer-encoding:") && !got {
+			t.Fatalf("%q has both headers, not reported", raw)
+		}
+	})
+}
