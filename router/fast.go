@@ -103,9 +103,13 @@ func (r *Router) fastHandler(fc *fasthttp.RequestCtx, metrics fasthttp.RequestHa
 		return
 	}
 	x := &exchange{start: r.now(), class: LabelNone, tenant: LabelNone, method: string(fc.Method()), fc: fc}
-	ctx, span := r.tracer.Start(r.propagator.Extract(context.Background(), fastCarrier{&fc.Request.Header}),
-		"router", trace.WithSpanKind(trace.SpanKindServer))
-	x.span = span
+	ctx := context.Background()
+	if r.tracing {
+		ctx, x.span = r.tracer.Start(r.propagator.Extract(ctx, fastCarrier{&fc.Request.Header}),
+			"router", trace.WithSpanKind(trace.SpanKindServer))
+	} else {
+		x.span = trace.SpanFromContext(ctx) // a no-op span, no allocation
+	}
 	ctx, x.cancel = context.WithCancel(ctx)
 	x.watchClient(fc.Conn())
 	if err := r.serveFastRequest(ctx, fc, x); err != nil {
@@ -148,7 +152,8 @@ func (x *exchange) watchClient(c net.Conn) {
 	t = time.AfterFunc(hangupPoll, func() {
 		if peerClosed(c) {
 			x.gone.Store(true)
-			x.cancel()
+			x.cancel()    // the queue wait
+			x.intr.fire() // the attempt, or the answer's stream
 			return
 		}
 		t.Reset(hangupPoll)
@@ -268,9 +273,11 @@ func (r *Router) fastOutRequest(ctx context.Context, fc *fasthttp.RequestCtx, pa
 		ip = strings.Join(append(parts, ip), ", ")
 	}
 	h.Set("X-Forwarded-For", ip)
-	h.Del("Traceparent")
-	h.Del("Tracestate")
-	r.propagator.Inject(ctx, fastCarrier{h})
+	if r.tracing { // else the client's traceparent, if any, passes as it came
+		h.Del("Traceparent")
+		h.Del("Tracestate")
+		r.propagator.Inject(ctx, fastCarrier{h})
+	}
 	// Only the normalised path and the query of the client's target: the
 	// endpoint is ours.
 	if q := out.URI().QueryString(); len(q) > 0 {
@@ -296,7 +303,7 @@ type fastHop struct {
 func (h *fastHop) send(ctx context.Context, ep *Endpoint, attempt time.Duration) (int, error) {
 	h.out.SetHost(ep.Addr)
 	h.out.Header.SetHost(ep.Addr)
-	body, err := h.r.upstream.do(ctx, ep.Addr, h.out, h.resp, time.Now().Add(attempt))
+	body, err := h.r.upstream.do(ctx, ep.Addr, h.out, h.resp, time.Now().Add(attempt), &h.x.intr)
 	if err != nil {
 		return 0, err
 	}

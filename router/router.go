@@ -49,6 +49,7 @@ type Router struct {
 	metrics    *Metrics
 	gatherer   prometheus.Gatherer
 	tracer     trace.Tracer
+	tracing    bool // a real TracerProvider: extract, start spans, inject
 	propagator propagation.TextMapPropagator
 	upstream   *upstream
 	now        func() time.Time
@@ -122,8 +123,10 @@ func New(o Options) (*Router, error) {
 		r.intn = rand.IntN
 	}
 	tp := o.TracerProvider
-	if tp == nil {
+	if _, isNoop := tp.(noop.TracerProvider); tp == nil || isNoop {
 		tp = noop.NewTracerProvider()
+	} else {
+		r.tracing = true
 	}
 	r.tracer = tp.Tracer("github.com/headroom-dev/headroom/router")
 	r.metrics = NewMetrics(o.Registerer)
@@ -212,6 +215,7 @@ type exchange struct {
 	cancel context.CancelFunc
 	watch  *time.Timer
 	gone   atomic.Bool // the client hung up (watchClient)
+	intr   interrupt   // cuts off the reader's connection when it did
 	adm    *admission
 	ep     *Endpoint          // the endpoint that answered, outstanding until end
 	upResp *fasthttp.Response // the reader's response

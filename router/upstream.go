@@ -109,18 +109,64 @@ func (u *upstream) closeIdle() {
 // another may answer.
 var errAttemptTimeout = errors.New("no response head within the attempt timeout")
 
+// interrupt lets another goroutine cut off the connection an exchange is
+// using (the client watcher, when the client hangs up): fire moves the
+// connection's deadline into the past, and an exchange that starts after
+// fire fails at once. It costs a lock per exchange where a
+// context.AfterFunc would cost three allocations. A nil *interrupt never
+// fires.
+type interrupt struct {
+	mu    sync.Mutex
+	c     net.Conn
+	fired bool
+}
+
+func (i *interrupt) attach(c net.Conn) bool {
+	if i == nil {
+		return true
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.fired {
+		return false
+	}
+	i.c = c
+	return true
+}
+
+// detach ends the watch of the connection; false: it fired meanwhile.
+func (i *interrupt) detach() bool {
+	if i == nil {
+		return true
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.c = nil
+	return !i.fired
+}
+
+func (i *interrupt) fire() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.fired = true
+	if i.c != nil {
+		_ = i.c.SetDeadline(time.Unix(1, 0))
+	}
+}
+
 // do sends req to host and reads the response head into resp, the wait
-// bounded by head (the attempt's deadline; zero: none) and by ctx. A
-// known-length body up to bufferLimit is read along; any other body is
-// returned as a stream (nil when the body was read), which bounds its
-// reads by ctx's deadline and must be read to the end or closed.
-func (u *upstream) do(ctx context.Context, host string, req *fasthttp.Request, resp *fasthttp.Response, head time.Time) (*upBody, error) {
+// bounded by head (the attempt's deadline; zero: none), by ctx's deadline
+// and by intr. A known-length body up to bufferLimit is read along; any
+// other body is returned as a stream (nil when the body was read), which
+// bounds its reads by ctx's deadline and must be read to the end or
+// closed.
+func (u *upstream) do(ctx context.Context, host string, req *fasthttp.Request, resp *fasthttp.Response, head time.Time, intr *interrupt) (*upBody, error) {
 	for attempt := 0; ; attempt++ {
 		pc, reused, err := u.get(ctx, host, time.Now())
 		if err != nil {
 			return nil, err
 		}
-		body, gotBytes, err := pc.exchange(ctx, req, resp, head)
+		body, gotBytes, err := pc.exchange(ctx, req, resp, head, intr)
 		if err == nil {
 			return body, nil
 		}
@@ -139,17 +185,19 @@ func staleConnErr(err error) bool {
 		errors.Is(err, fasthttp.ErrConnectionClosed)
 }
 
-func (pc *upConn) exchange(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, head time.Time) (*upBody, bool, error) {
+func (pc *upConn) exchange(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, head time.Time, intr *interrupt) (*upBody, bool, error) {
 	deadline, hasDeadline := ctx.Deadline()
 	headDL := deadline
 	if !head.IsZero() && (!hasDeadline || head.Before(deadline)) {
 		headDL = head
 	}
 	_ = pc.c.SetDeadline(headDL)
-	stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) })
 	fail := func(gotBytes bool, err error) (*upBody, bool, error) {
-		stop()
+		intr.detach()
 		return nil, gotBytes, pc.timeoutErr(ctx, headDL, deadline, err)
+	}
+	if !intr.attach(pc.c) {
+		return fail(false, context.Canceled)
 	}
 	if err := req.Write(pc.bw); err != nil {
 		return fail(false, err)
@@ -178,31 +226,31 @@ func (pc *upConn) exchange(ctx context.Context, req *fasthttp.Request, resp *fas
 	sc := resp.Header.StatusCode()
 	if req.Header.IsHead() || sc == fasthttp.StatusNoContent || sc == fasthttp.StatusNotModified {
 		resp.SkipBody = true
-		pc.release(stop, reuse)
+		pc.release(intr, reuse)
 		return nil, true, nil
 	}
 	if cl := resp.Header.ContentLength(); cl >= 0 && cl <= pc.u.bufferLimit {
 		if err := resp.ReadBody(pc.br, pc.u.bufferLimit); err != nil {
 			return fail(true, err)
 		}
-		pc.release(stop, reuse)
+		pc.release(intr, reuse)
 		return nil, true, nil
 	}
 	resp.StreamBody = true
 	if err := resp.ReadBody(pc.br, 0); err != nil {
 		return fail(true, err)
 	}
-	return &upBody{r: resp.BodyStream(), resp: resp, pc: pc, stop: stop, reuse: reuse, ctx: ctx}, true, nil
+	return &upBody{r: resp.BodyStream(), resp: resp, pc: pc, intr: intr, reuse: reuse, ctx: ctx}, true, nil
 }
 
 // release ends an exchange whose body was read: the connection goes back
-// to the pool unless it must close or the context fired meanwhile.
-func (pc *upConn) release(stop func() bool, reuse bool) {
-	if !stop() || !reuse {
+// to the pool unless it must close or was interrupted meanwhile. Its
+// deadline stays: the next exchange sets its own before any I/O.
+func (pc *upConn) release(intr *interrupt, reuse bool) {
+	if !intr.detach() || !reuse {
 		pc.c.Close()
 		return
 	}
-	_ = pc.c.SetDeadline(time.Time{})
 	pc.u.put(pc)
 }
 
@@ -229,7 +277,7 @@ type upBody struct {
 	r     io.Reader
 	resp  *fasthttp.Response
 	pc    *upConn
-	stop  func() bool
+	intr  *interrupt
 	ctx   context.Context
 	reuse bool
 	done  bool
@@ -267,10 +315,10 @@ func (b *upBody) finish(atEOF bool) {
 		// Close the connection first, so closing the stream does not
 		// drain a long body.
 		b.pc.c.Close()
-		b.stop()
+		b.intr.detach()
 		_ = b.resp.CloseBodyStream()
 		return
 	}
 	_ = b.resp.CloseBodyStream()
-	b.pc.release(b.stop, b.reuse)
+	b.pc.release(b.intr, b.reuse)
 }

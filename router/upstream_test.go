@@ -55,7 +55,7 @@ func TestUpstreamReusesConnections(t *testing.T) {
 	defer u.closeIdle()
 	var resp fasthttp.Response
 	for i := range 50 {
-		body, err := u.do(context.Background(), strings.TrimPrefix(srv.URL, "http://"), upReq(srv, "/x", fmt.Sprint(i)), &resp, time.Time{})
+		body, err := u.do(context.Background(), strings.TrimPrefix(srv.URL, "http://"), upReq(srv, "/x", fmt.Sprint(i)), &resp, time.Time{}, nil)
 		if err != nil || body != nil {
 			t.Fatalf("%v, stream %v: want a buffered answer", err, body)
 		}
@@ -79,7 +79,7 @@ func TestUpstreamReplaysOnStaleConnection(t *testing.T) {
 	defer u.closeIdle()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	var resp fasthttp.Response
-	if _, err := u.do(context.Background(), host, upReq(srv, "/", "first"), &resp, time.Time{}); err != nil {
+	if _, err := u.do(context.Background(), host, upReq(srv, "/", "first"), &resp, time.Time{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// The idle pooled connection dies: CloseClientConnections returns once
@@ -90,7 +90,7 @@ func TestUpstreamReplaysOnStaleConnection(t *testing.T) {
 	if n := u.idleCount(srv); n != 1 {
 		t.Fatalf("%d idle connections after the first request, want 1 (the one to go stale)", n)
 	}
-	if _, err := u.do(context.Background(), host, upReq(srv, "/", "second"), &resp, time.Time{}); err != nil {
+	if _, err := u.do(context.Background(), host, upReq(srv, "/", "second"), &resp, time.Time{}, nil); err != nil {
 		t.Fatalf("a stale idle connection was not replaced: %v", err)
 	}
 	if string(resp.Body()) != "second" {
@@ -104,7 +104,8 @@ func TestUpstreamReplaysOnStaleConnection(t *testing.T) {
 // TestUpstreamStreamsEarlyCloseAndDeadlines: an unknown-length body
 // streams, and closing it early neither drains it nor pools its
 // connection; the attempt's head deadline gives errAttemptTimeout, the
-// request's gives context.DeadlineExceeded, and both stop the wait.
+// request's gives context.DeadlineExceeded, an interrupt (with the context
+// cancelled) context.Canceled, and each stops the wait.
 func TestUpstreamStreamsEarlyCloseAndDeadlines(t *testing.T) {
 	streamEnded, stop := make(chan struct{}), make(chan struct{})
 	slowArrived := make(chan struct{}, 8)
@@ -137,7 +138,7 @@ func TestUpstreamStreamsEarlyCloseAndDeadlines(t *testing.T) {
 	defer u.closeIdle()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	var resp fasthttp.Response
-	body, err := u.do(context.Background(), host, upReq(srv, "/stream", ""), &resp, time.Time{})
+	body, err := u.do(context.Background(), host, upReq(srv, "/stream", ""), &resp, time.Time{}, nil)
 	if err != nil || body == nil {
 		t.Fatalf("%v, stream %v: want a stream", err, body)
 	}
@@ -156,21 +157,22 @@ func TestUpstreamStreamsEarlyCloseAndDeadlines(t *testing.T) {
 	}
 
 	start := time.Now()
-	_, err = u.do(context.Background(), host, upReq(srv, "/slow", ""), &resp, time.Now().Add(100*time.Millisecond))
+	_, err = u.do(context.Background(), host, upReq(srv, "/slow", ""), &resp, time.Now().Add(100*time.Millisecond), nil)
 	if !errors.Is(err, errAttemptTimeout) {
 		t.Fatalf("head deadline: got %v, want errAttemptTimeout", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err = u.do(ctx, host, upReq(srv, "/slow", ""), &resp, time.Now().Add(time.Hour))
+	_, err = u.do(ctx, host, upReq(srv, "/slow", ""), &resp, time.Now().Add(time.Hour), nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("request deadline: got %v, want context.DeadlineExceeded", err)
 	}
 	recv(t, slowArrived, "the first slow request")
 	recv(t, slowArrived, "the second slow request")
 	ctx, cancel = context.WithCancel(context.Background())
-	go func() { <-slowArrived; cancel() }() // once the reader has the request
-	_, err = u.do(ctx, host, upReq(srv, "/slow", ""), &resp, time.Time{})
+	var intr interrupt
+	go func() { <-slowArrived; cancel(); intr.fire() }() // once the reader has the request, as the client watcher does
+	_, err = u.do(ctx, host, upReq(srv, "/slow", ""), &resp, time.Time{}, &intr)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: got %v, want context.Canceled", err)
 	}

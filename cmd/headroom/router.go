@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -25,7 +26,7 @@ import (
 )
 
 func newRouterCmd(a *app) *cobra.Command {
-	var cfgPath, listen, logLevel string
+	var cfgPath, listen, logLevel, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "router --config FILE",
 		Short: "Run the request router in front of the model servers",
@@ -55,12 +56,24 @@ in docs/router.md.`,
 			defer func() { _ = log.Sync() }()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return serveRouter(ctx, cfg, log)
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "router config file (YAML)")
 	cmd.Flags().StringVar(&listen, "listen", "", "listen address, overriding the config's")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (scripts/bench-router.sh PROFILE=)")
 	cmd.AddCommand(newRouterCheckCmd(a), newRouterHashKeyCmd(a))
 	return cmd
 }
