@@ -303,7 +303,11 @@ type fastHop struct {
 func (h *fastHop) send(ctx context.Context, ep *Endpoint, attempt time.Duration) (int, error) {
 	h.out.SetHost(ep.Addr)
 	h.out.Header.SetHost(ep.Addr)
-	body, err := h.r.upstream.do(ctx, ep.Addr, h.out, h.resp, time.Now().Add(attempt), &h.x.intr)
+	var head time.Time
+	if attempt > 0 {
+		head = time.Now().Add(attempt)
+	}
+	body, err := h.r.upstream.do(ctx, ep.Addr, h.out, h.resp, head, &h.x.intr)
 	if err != nil {
 		return 0, err
 	}

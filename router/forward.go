@@ -14,7 +14,8 @@ import (
 // one response, the last send's, until the next send, discard or answer.
 type hop interface {
 	// send makes one attempt at ep within ctx, waiting for the response
-	// head at most attempt, and returns the response's status, or an
+	// head at most attempt (0: until ctx's deadline), and returns the
+	// response's status, or an
 	// error when no response arrived: errAttemptTimeout when attempt
 	// passed, one that is context.DeadlineExceeded when the request's
 	// deadline did.
@@ -41,10 +42,10 @@ const statusClientGone = 499
 
 // forward sends the admitted request to an endpoint of its version and
 // passes the answer on, retrying on another endpoint within the limits
-// (MaxAttempts, the deadline, the retry budget). Each attempt waits for the
-// response head at most the class's attempt timeout (latency.go): an
-// endpoint that accepts and never answers costs that long, counts as a
-// failure towards its ejection, and the request moves on.
+// (MaxAttempts, the deadline, the retry budget). Each attempt but the last
+// waits for the response head at most the class's attempt timeout
+// (latency.go): an endpoint that accepts and never answers costs that long,
+// counts as a failure towards its ejection, and the request moves on.
 //
 // Once the client is gone nothing more is tried: an attempt that failed
 // (an error, or a status that would be retried) after the client left is
@@ -71,7 +72,13 @@ func (r *Router) forward(ctx context.Context, h hop, a admission, x *exchange) e
 		x.attempts++
 		x.endpoint = ep.Addr
 		ep.outstanding.Add(1)
-		status, err := h.send(ctx, ep, cs.attemptTimeout(r.cfg.Retry.MaxAttempts, now))
+		// The last attempt has the rest of the deadline: cutting it short
+		// could only turn a late answer into a 504.
+		var attempt time.Duration
+		if x.attempts < r.cfg.Retry.MaxAttempts {
+			attempt = cs.attemptTimeout(r.cfg.Retry.MaxAttempts, now)
+		}
+		status, err := h.send(ctx, ep, attempt)
 		if (err != nil || r.retryOn[status]) && h.clientGone() {
 			if err == nil {
 				h.discard()

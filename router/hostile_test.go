@@ -234,8 +234,8 @@ models: [{class: a, timeout: 20s, versions: [{name: v1, endpoints: [%q, %q]}]}]
 	}
 	cs := r.classes["a"]
 	at := cs.attemptTimeout(r.cfg.Retry.MaxAttempts, time.Now())
-	if at < minAttemptTimeout || at > 2*time.Second {
-		t.Fatalf("attempt timeout %v after fast answers; want %v to 2s, well under the 20s deadline", at, minAttemptTimeout)
+	if at != minAttemptTimeout {
+		t.Fatalf("attempt timeout %v after fast answers; want the floor %v, well under the 20s deadline", at, minAttemptTimeout)
 	}
 	hang.Store(true)
 	for i := range 10 {
@@ -261,14 +261,21 @@ func TestAttemptTimeoutDerived(t *testing.T) {
 		t.Errorf("no samples: %v, want 60s/3", got)
 	}
 	for range 100 {
-		cs.latency.Observe(80*time.Millisecond, now)
+		cs.latency.Observe(400*time.Millisecond, now)
 	}
 	p99, _ := cs.latency.Quantile(0.99, now)
-	if p99 < 80*time.Millisecond || p99 > 96*time.Millisecond {
-		t.Fatalf("p99 %v, want the bucket above 80ms", p99)
+	if p99 < 400*time.Millisecond || p99 > 476*time.Millisecond {
+		t.Fatalf("p99 %v, want the bucket above 400ms", p99)
 	}
 	if got := cs.attemptTimeout(3, now); got != attemptTimeoutFactor*p99 {
-		t.Errorf("80ms answers: %v, want %v", got, attemptTimeoutFactor*p99)
+		t.Errorf("400ms answers: %v, want %v", got, attemptTimeoutFactor*p99)
+	}
+	fast := &classState{cfg: cs.cfg, latency: NewLatencyWindow(latencyWindow, now)}
+	for range 100 {
+		fast.latency.Observe(time.Millisecond, now)
+	}
+	if got := fast.attemptTimeout(3, now); got != minAttemptTimeout {
+		t.Errorf("1ms answers: %v, want the floor %v", got, minAttemptTimeout)
 	}
 	for range 100 {
 		cs.latency.Observe(50*time.Second, now)
@@ -350,5 +357,27 @@ models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, a))
 	}
 	if _, err := Parse([]byte("listen: ':8080'\nmetricsListen: ':8080'\nmodels: [{class: a, versions: [{name: v1, endpoints: ['h:1']}]}]")); err == nil {
 		t.Error("metricsListen equal to listen accepted")
+	}
+}
+
+// TestLastAttemptHasTheDeadline: an attempt after which no retry may
+// follow is not cut at the attempt timeout: a late answer beats a 504.
+func TestLastAttemptHasTheDeadline(t *testing.T) {
+	release := make(chan struct{})
+	slow := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		select {
+		case <-release:
+		case <-req.Context().Done():
+			return
+		}
+		_, _ = io.WriteString(w, "late")
+	})
+	r := startRouter(t, fmt.Sprintf(`
+retry: {maxAttempts: 1}
+models: [{class: a, timeout: 20s, attemptTimeout: 10ms, versions: [{name: v1, endpoints: [%q]}]}]`, slow))
+	time.AfterFunc(200*time.Millisecond, func() { close(release) }) // well past the 10ms attempt timeout
+	if res := do(t, "POST", r.URL+"/", keyAcme, map[string]string{"X-Model-Class": "a"}, "{}"); res.code != 200 || res.body != "late" {
+		t.Fatalf("%d %q; want the late answer", res.code, res.body)
 	}
 }

@@ -17,12 +17,19 @@ import (
 // class's recent answered attempts (the last one to two latencyWindow
 // periods), at least minAttemptTimeout, at most half the request deadline.
 // Until latencyMinSamples attempts were seen it is the deadline divided by
-// retry.maxAttempts. Example: readers answering in 40-70 ms (p99 80 ms),
-// deadline 60 s: 4 x 80 ms = 320 ms, so a hung reader costs 320 ms and the
-// retry still has 59.6 s.
+// retry.maxAttempts. The last attempt a request may make has no attempt
+// timeout, only the deadline (forward). Example: readers answering in
+// 200-400 ms (p99 450 ms), deadline 60 s: 4 x 450 ms = 1.8 s, so a hung
+// reader costs 1.8 s and the retry still has 58 s.
+//
+// The floor is there for readers much faster than inference (or a router
+// starved of CPU): with a 50 ms floor over 1 ms readers, a loaded
+// two-core machine stalled attempts past it, and the router retried
+// healthy readers and ejected one (scripts/bench-router.sh, 63 errors in
+// 50,000 requests).
 const (
 	attemptTimeoutFactor = 4
-	minAttemptTimeout    = 50 * time.Millisecond
+	minAttemptTimeout    = time.Second
 	latencyMinSamples    = 20
 	latencyWindow        = 30 * time.Second
 )
