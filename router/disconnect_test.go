@@ -180,12 +180,11 @@ func finished(t *testing.T, r *testRouter, n int) {
 	waitFor(t, func() bool { return r.obs.FilterMessage("request").Len() >= n })
 }
 
-// TestClientDisconnectSameOnBothEngines runs each disconnect scenario on
-// both engines: a client that goes away is never retried for, its failed
-// attempt is not held against the endpoint (consecutiveFailures: 1 would
-// eject it at once), and it is recorded once, as 499 client_gone, with
-// the same backend attempts, metrics and access log on both.
-func TestClientDisconnectSameOnBothEngines(t *testing.T) {
+// TestClientDisconnect runs each disconnect scenario: a client that goes
+// away is never retried for, its failed attempt is not held against the
+// endpoint (consecutiveFailures: 1 would eject it at once), and it is
+// recorded once, as 499 client_gone, in the metrics and the access log.
+func TestClientDisconnect(t *testing.T) {
 	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
 		t.Skip("peerClosed asks the socket only on linux and darwin")
 	}

@@ -116,7 +116,7 @@ func FuzzNormalizePath(f *testing.F) {
 
 // TestPathNormalisedBeforeClassifying: the class comes from the
 // normalised path, the reader gets the normalised path, and paths that
-// cannot be made safe are refused; on both engines.
+// cannot be made safe are refused.
 func TestPathNormalisedBeforeClassifying(t *testing.T) {
 	a, na := countingBackend(t)
 	b, nb := countingBackend(t)
@@ -178,7 +178,7 @@ func rawGet(t *testing.T, base, path string, headers ...string) (int, string) {
 }
 
 // TestKeyInPathNotLogged: a key sent in the path, bare or as a known key
-// parameter, never reaches the access log; on both engines.
+// parameter, never reaches the access log.
 func TestKeyInPathNotLogged(t *testing.T) {
 	a, _ := countingBackend(t)
 	r, _ := serveRouter(t, fmt.Sprintf(`models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, a))

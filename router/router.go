@@ -295,7 +295,7 @@ func (a admission) release() {
 }
 
 // admit classifies the request, resolves the route, applies the tenant's
-// limits and waits in the class's fair queue. Both serving engines share it.
+// limits and waits in the class's fair queue.
 func (r *Router) admit(ctx context.Context, tenant *Tenant, parts RequestParts, x *exchange) (admission, error) {
 	route, err := r.classifier.Classify(parts)
 	if err != nil {

@@ -563,13 +563,8 @@ models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
 // delay; then the listener closes and requests in flight finish. The
 // backend holds each request (by X-Req) until the test lets it go, and
 // the drain delay (1h) ends when the test cancels drainCtx, so every step
-// is ordered by the test, not by the clock. Both engines run it: the drain
-// is one routine (Router.run).
+// is ordered by the test, not by the clock.
 func TestGracefulShutdownDrains(t *testing.T) {
-	testGracefulShutdownDrains(t)
-}
-
-func testGracefulShutdownDrains(t *testing.T) {
 	arrived := make(chan string, 4)
 	gates := map[string]chan struct{}{"inflight": make(chan struct{}), "during": make(chan struct{}), "across": make(chan struct{})}
 	be := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) {

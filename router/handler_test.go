@@ -110,7 +110,7 @@ func (l *acceptLog) serverSide(c net.Conn) net.Conn {
 	return l.conns[c.LocalAddr().String()]
 }
 
-func TestFastEngineRoutesAndRefuses(t *testing.T) {
+func TestServeRoutesAndRefuses(t *testing.T) {
 	a := backend(t, emulator.Options{Class: "a"})
 	b := backend(t, emulator.Options{Class: "b"})
 	r := startRouter(t, fmt.Sprintf(`
@@ -170,7 +170,7 @@ models:
 	}
 }
 
-func TestFastEngineForwardedHeaders(t *testing.T) {
+func TestServeForwardedHeaders(t *testing.T) {
 	seen := make(chan http.Header, 1)
 	be := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) {
 		seen <- req.Header.Clone()
@@ -200,7 +200,7 @@ func TestFastEngineForwardedHeaders(t *testing.T) {
 	}
 }
 
-func TestFastEngineRetriesShedsAndTimesOut(t *testing.T) {
+func TestServeRetriesShedsAndTimesOut(t *testing.T) {
 	var badHits atomic.Int64
 	bad := handlerBackend(t, func(w http.ResponseWriter, _ *http.Request) {
 		badHits.Add(1)

@@ -46,7 +46,7 @@ func (c fastCarrier) Keys() []string {
 	return ks
 }
 
-// fastServer is the fasthttp engine's server.
+// fastServer is the router's HTTP server.
 func (r *Router) fastServer() server {
 	s := r.cfg.Server
 	var metrics fasthttp.RequestHandler
