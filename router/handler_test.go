@@ -2,13 +2,11 @@ package router
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -110,66 +108,10 @@ func (l *acceptLog) serverSide(c net.Conn) net.Conn {
 	return l.conns[c.LocalAddr().String()]
 }
 
-func TestServeRoutesAndRefuses(t *testing.T) {
-	a := backend(t, emulator.Options{Class: "a"})
-	b := backend(t, emulator.Options{Class: "b"})
-	r := startRouter(t, fmt.Sprintf(`
-server: {maxBodyBytes: 1024}
-classify:
-  class: [{from: header, name: X-Model-Class}, {from: path, segment: 2}, {from: body, field: model}]
-  version: [{from: header, name: X-Model-Version}, {from: query, name: version}]
-models:
-  - {class: a, versions: [{name: v1, endpoints: [%q]}]}
-  - {class: b, versions: [{name: v1, endpoints: [%q]}]}
-`, a, b))
-	for _, tc := range []struct {
-		name, path, body string
-		hdr              map[string]string
-		want             string
-	}{
-		{"path", "/v1/models/a/infer", "{}", nil, "a"},
-		{"header", "/infer", "{}", map[string]string{"X-Model-Class": "b"}, "b"},
-		{"body", "/infer", `{"model":"b"}`, nil, "b"},
-		{"query version", "/v1/models/a/infer?version=v1", "{}", nil, "a"},
-	} {
-		res := do(t, "POST", r.URL+tc.path, keyAcme, tc.hdr, tc.body)
-		var ans struct{ Model string }
-		if res.code != 200 || json.Unmarshal([]byte(res.body), &ans) != nil || ans.Model != tc.want {
-			t.Errorf("%s: %d %s, want answered by %s", tc.name, res.code, res.body, tc.want)
-		}
-	}
-	big := `{"model":"a","x":"` + strings.Repeat("x", 2000) + `"}`
-	for _, tc := range []struct {
-		name, key, body string
-		hdr             map[string]string
-		want            int
-		code            string
-	}{
-		{"no key", "", "{}", map[string]string{"X-Model-Class": "a"}, 401, "unauthenticated"},
-		{"wrong key", "nope", "{}", map[string]string{"X-Model-Class": "a"}, 401, "unauthenticated"},
-		{"forbidden", keyGlobex, "{}", map[string]string{"X-Model-Class": "b"}, 403, "forbidden"},
-		{"unknown model", keyAcme, "{}", map[string]string{"X-Model-Class": "zzz"}, 404, "unknown_model"},
-		{"unknown version", keyAcme, "{}", map[string]string{"X-Model-Class": "a", "X-Model-Version": "v9"}, 404, "unknown_version"},
-		{"malformed json", keyAcme, `{"model":`, nil, 400, "malformed_json"},
-		{"oversized", keyAcme, big, nil, 413, "body_too_large"},
-	} {
-		res := do(t, "POST", r.URL+"/infer", tc.key, tc.hdr, tc.body)
-		var eb errorBody
-		if res.code != tc.want || json.Unmarshal([]byte(res.body), &eb) != nil || eb.Error.Code != tc.code {
-			t.Errorf("%s: %d %q, want %d %s", tc.name, res.code, res.body, tc.want, tc.code)
-		}
-	}
-	if got := testutil.ToFloat64(r.metrics.Requests.WithLabelValues("b", "acme", "200")); got != 2 {
-		t.Errorf("requests_total{b,acme,200} = %v, want 2", got)
-	}
-	if res := do(t, "GET", r.URL+"/metrics", "", nil, ""); !strings.Contains(res.body, "headroom_router_request_duration_seconds_bucket") {
-		t.Errorf("/metrics: %d", res.code)
-	}
-	if res := do(t, "GET", r.URL+"/readyz", "", nil, ""); res.code != 200 {
-		t.Errorf("/readyz: %d", res.code)
-	}
-}
-
+// TestServeForwardedHeaders: the request to the reader and the answer to
+// the client lose the hop-by-hop headers, the key and spoofed
+// X-Headroom-*, and with tracing off the client's traceparent passes as it
+// came.
 func TestServeForwardedHeaders(t *testing.T) {
 	seen := make(chan http.Header, 1)
 	be := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) {
