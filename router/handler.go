@@ -147,24 +147,36 @@ const hangupPoll = 50 * time.Millisecond
 
 // watchClient polls c every hangupPoll until the exchange ends and cancels
 // the request's context when the client has closed its connection.
+// The timer and the end of the exchange meet under the interrupt's lock,
+// so a poll running as the exchange ends cannot re-arm the timer.
 func (x *exchange) watchClient(c net.Conn) {
-	var t *time.Timer
-	t = time.AfterFunc(hangupPoll, func() {
-		if peerClosed(c) {
-			x.gone.Store(true)
-			x.cancel()    // the queue wait
-			x.intr.fire() // the attempt, or the answer's stream
-			return
-		}
-		t.Reset(hangupPoll)
-	})
-	x.watch = t
+	x.intr.mu.Lock()
+	defer x.intr.mu.Unlock()
+	x.watch = time.AfterFunc(hangupPoll, func() { x.pollClient(c) })
+}
+
+func (x *exchange) pollClient(c net.Conn) {
+	gone := peerClosed(c)
+	x.intr.mu.Lock()
+	defer x.intr.mu.Unlock()
+	switch {
+	case x.ended:
+	case !gone:
+		x.watch.Reset(hangupPoll)
+	default:
+		x.gone.Store(true)
+		x.cancel()          // the queue wait
+		x.intr.fireLocked() // the attempt, or the answer's stream
+	}
 }
 
 // end finishes an exchange: gives back the endpoint and admission slots,
 // records metrics, span and access log. It runs once, when the handler
 // returns or, for a streamed answer, when the stream is done.
 func (r *Router) end(x *exchange) {
+	x.intr.mu.Lock()
+	x.ended = true
+	x.intr.mu.Unlock()
 	x.watch.Stop()
 	x.cancel()
 	if x.ep != nil {

@@ -215,7 +215,8 @@ type exchange struct {
 	cancel context.CancelFunc
 	watch  *time.Timer
 	gone   atomic.Bool // the client hung up (watchClient)
-	intr   interrupt   // cuts off the reader's connection when it did
+	intr   interrupt   // cuts off the reader's connection when it did; its lock guards watch and ended
+	ended  bool
 	adm    *admission
 	ep     *Endpoint          // the endpoint that answered, outstanding until end
 	upResp *fasthttp.Response // the reader's response

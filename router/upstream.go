@@ -148,6 +148,10 @@ func (i *interrupt) detach() bool {
 func (i *interrupt) fire() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	i.fireLocked()
+}
+
+func (i *interrupt) fireLocked() {
 	i.fired = true
 	if i.c != nil {
 		_ = i.c.SetDeadline(time.Unix(1, 0))
