@@ -15,10 +15,9 @@ import (
 type hop interface {
 	// send makes one attempt at ep within ctx, waiting for the response
 	// head at most attempt (0: until ctx's deadline), and returns the
-	// response's status, or an
-	// error when no response arrived: errAttemptTimeout when attempt
-	// passed, one that is context.DeadlineExceeded when the request's
-	// deadline did.
+	// response's status, or an error when no response arrived:
+	// errAttemptTimeout when attempt passed, one that is
+	// context.DeadlineExceeded when the request's deadline did.
 	send(ctx context.Context, ep *Endpoint, attempt time.Duration) (status int, err error)
 	// discard drops the held response (before a retry, or when the client
 	// has gone).

@@ -24,8 +24,8 @@ import (
 
 // The router serves HTTP/1.1 with github.com/valyala/fasthttp (the server)
 // and its own keep-alive client (upstream, over fasthttp's parser): no
-// goroutine hand-offs and few allocations per request, which is what brings
-// its CPU per proxied request near nginx's (docs/router.md, Performance).
+// goroutine hand-offs and few allocations per request (still about twice
+// nginx's CPU per proxied request: docs/router.md, Performance).
 // The handler below authenticates, normalises the path, classifies, admits
 // and forwards; responses up to upstream.bufferLimit with a known length
 // are buffered, the rest (server-sent events included) stream, and the
@@ -145,9 +145,9 @@ func (r *Router) readyz(fc *fasthttp.RequestCtx) {
 // this are never polled.
 const hangupPoll = 50 * time.Millisecond
 
-// watchClient polls c every hangupPoll until the exchange ends and cancels
-// the request's context when the client has closed its connection.
-// The timer and the end of the exchange meet under the interrupt's lock,
+// watchClient polls c every hangupPoll until the exchange ends; when the
+// client has closed its connection it cancels the request's context and
+// fires its interrupt. The timer and the end of the exchange meet under the interrupt's lock,
 // so a poll running as the exchange ends cannot re-arm the timer.
 func (x *exchange) watchClient(c net.Conn) {
 	x.intr.mu.Lock()
