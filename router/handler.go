@@ -110,7 +110,6 @@ func (r *Router) fastHandler(fc *fasthttp.RequestCtx, metrics fasthttp.RequestHa
 	} else {
 		x.span = trace.SpanFromContext(ctx) // a no-op span, no allocation
 	}
-	ctx, x.cancel = context.WithCancel(ctx)
 	x.watchClient(fc.Conn())
 	if err := r.serveFastRequest(ctx, fc, x); err != nil {
 		re := AsRequestError(err)
@@ -165,8 +164,22 @@ func (x *exchange) pollClient(c net.Conn) {
 		x.watch.Reset(hangupPoll)
 	default:
 		x.gone.Store(true)
-		x.cancel()          // the queue wait
+		if x.cancel != nil {
+			x.cancel() // the queue wait
+		}
 		x.intr.fireLocked() // the attempt, or the answer's stream
+	}
+}
+
+// setCancel gives the watcher the request's context to cancel (admit makes
+// it); a client already found gone cancels it at once.
+func (x *exchange) setCancel(cancel context.CancelFunc) {
+	x.intr.mu.Lock()
+	x.cancel = cancel
+	gone := x.gone.Load()
+	x.intr.mu.Unlock()
+	if gone {
+		cancel()
 	}
 }
 
@@ -178,7 +191,6 @@ func (r *Router) end(x *exchange) {
 	x.ended = true
 	x.intr.mu.Unlock()
 	x.watch.Stop()
-	x.cancel()
 	if x.ep != nil {
 		x.ep.outstanding.Add(-1)
 	}
@@ -207,20 +219,20 @@ func writeFastError(fc *fasthttp.RequestCtx, e *RequestError) {
 	fc.SetBody(append(body, '\n'))
 }
 
-// fastHeaders copies the named request headers into an http.Header for the
-// shared authentication and classification code.
-func fastHeaders(h *fasthttp.RequestHeader, names []string) http.Header {
-	out := make(http.Header, len(names))
-	for _, n := range names {
-		for _, v := range h.PeekAll(n) {
-			out.Add(n, string(v))
-		}
+// fastHeaders is a HeaderValues over a fasthttp request header: a value is
+// copied out only when authentication or classification asks for it.
+type fastHeaders struct{ h *fasthttp.RequestHeader }
+
+func (f fastHeaders) Values(name string) []string {
+	var out []string
+	for _, v := range f.h.PeekAll(name) {
+		out = append(out, string(v))
 	}
 	return out
 }
 
 func (r *Router) serveFastRequest(ctx context.Context, fc *fasthttp.RequestCtx, x *exchange) error {
-	hdr := fastHeaders(&fc.Request.Header, r.headerNames)
+	hdr := fastHeaders{&fc.Request.Header}
 	tenant, err := r.tenants.Authenticate(hdr)
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -62,10 +61,7 @@ type Router struct {
 	budget     *RetryBudget
 	retryOn    map[int]bool
 	draining   atomic.Bool
-
-	// headerNames are the request headers that authentication and
-	// classification read.
-	headerNames []string
+	byCode     codeMetricsCache
 }
 
 type classState struct {
@@ -112,7 +108,6 @@ func New(o Options) (*Router, error) {
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
-	r.headerNames = append([]string{c.Auth.Header}, r.classifier.HeaderNames()...)
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -212,7 +207,7 @@ type exchange struct {
 	// What end gives back and closes.
 	fc     *fasthttp.RequestCtx
 	span   trace.Span
-	cancel context.CancelFunc
+	cancel context.CancelFunc // the request's, once admit made it; under intr's lock
 	watch  *time.Timer
 	gone   atomic.Bool // the client hung up (watchClient)
 	intr   interrupt   // cuts off the reader's connection when it did; its lock guards watch and ended
@@ -227,9 +222,9 @@ type exchange struct {
 // path and remote are functions so they are only computed when the log is on.
 func (r *Router) finish(x *exchange, method string, path, remote func() string, span trace.Span) {
 	d := r.now().Sub(x.start)
-	code := strconv.Itoa(x.status)
-	r.metrics.Duration.WithLabelValues(x.class, x.tenant, code).Observe(d.Seconds())
-	r.metrics.Requests.WithLabelValues(x.class, x.tenant, code).Inc()
+	m := r.byCode.get(r.metrics, x.class, x.tenant, x.status)
+	m.duration.Observe(d.Seconds())
+	m.requests.Inc()
 	if span.IsRecording() {
 		span.SetName("router " + x.class)
 		span.SetAttributes(
@@ -337,6 +332,7 @@ func (r *Router) admit(ctx context.Context, tenant *Tenant, parts RequestParts, 
 	cs.inFlight.Inc()
 	client := ctx
 	ctx, cancel := context.WithTimeout(ctx, cs.cfg.Timeout.D())
+	x.setCancel(cancel)
 	qStart := r.now()
 	waited, err := cs.queue.acquire(ctx, tenant.Name, tenant.Weight, cs.cfg.QueueTimeout.D())
 	x.queued = r.now().Sub(qStart)
@@ -345,9 +341,9 @@ func (r *Router) admit(ctx context.Context, tenant *Tenant, parts RequestParts, 
 		cancel()
 		cs.inFlight.Dec()
 		tenant.release()
-		if client.Err() != nil {
-			// The client's own context ended the wait (net/http: the
-			// client went away): not a refusal for load.
+		if client.Err() != nil || x.gone.Load() {
+			// The client went away (the watcher cancelled the wait):
+			// not a refusal for load.
 			return admission{}, errClientGone
 		}
 		reason := "queue_full"

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"math"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -106,7 +105,7 @@ func NewTenants(a AuthConfig, cfg []TenantConfig) *Tenants {
 
 // Authenticate returns the tenant of the request's key. It never returns or
 // logs the key. A missing key gives the anonymous tenant if one is set.
-func (ts *Tenants) Authenticate(h http.Header) (*Tenant, error) {
+func (ts *Tenants) Authenticate(h HeaderValues) (*Tenant, error) {
 	vs := h.Values(ts.header)
 	if len(vs) > 1 {
 		return nil, errAmbiguousKey
