@@ -308,6 +308,7 @@ func (r *Router) fastOutRequest(ctx context.Context, fc *fasthttp.RequestCtx, pa
 		path += "?" + string(q)
 	}
 	out.SetRequestURI(path)
+	out.URI().DisablePathNormalizing = true // NormalizePath's form, escapes as the client sent them
 	return out
 }
 

@@ -134,6 +134,7 @@ models:
 		{"/v1/models/a/../b/infer", "/v1/models/b/infer", 200, 0, 1},
 		{"/v1/models/a/%2e%2e/b/infer?x=1", "/v1/models/b/infer", 200, 0, 1},
 		{"/v1//models/./a/infer", "/v1/models/a/infer", 200, 1, 0},
+		{"/v1/models/a/x%41y%20z", "/v1/models/a/x%41y%20z", 200, 1, 0}, // escapes pass as sent
 		{"/v1/models/a%2f..%2fb/infer", "", 400, 0, 0},
 		{"/../v1/models/a/infer", "", 400, 0, 0},
 		{"/v1/models/b/../../../../a/infer", "", 400, 0, 0},
