@@ -35,15 +35,11 @@ func NormalizePath(p string) (string, error) {
 			if i+2 >= len(p) || !ishex(p[i+1]) || !ishex(p[i+2]) {
 				return "", errBadPath
 			}
-			switch unhex(p[i+1])<<4 | unhex(p[i+2]) {
-			case '/', '\\':
+			switch v := unhex(p[i+1])<<4 | unhex(p[i+2]); {
+			case v == '/' || v == '\\' || v < 0x20 || v == 0x7f:
 				return "", errBadPath
-			case '.':
+			case v == '.':
 				clean = false
-			default:
-				if v := unhex(p[i+1])<<4 | unhex(p[i+2]); v < 0x20 || v == 0x7f {
-					return "", errBadPath
-				}
 			}
 		case c == '/':
 			if i+1 < len(p) && (p[i+1] == '/' || p[i+1] == '.') {
