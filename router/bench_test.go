@@ -135,3 +135,42 @@ func BenchmarkFairQueueUncontended(b *testing.B) {
 		q.Release()
 	}
 }
+
+func BenchmarkNormalizePath(b *testing.B) {
+	for _, p := range []string{"/v1/models/reader-de-large/infer", "/v1/models/a/../reader-de-large/./infer"} {
+		b.Run(p, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := NormalizePath(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLogPath is the access log's path redaction: every segment is
+// checked against the tenants' key digests.
+func BenchmarkLogPath(b *testing.B) {
+	var cfg []TenantConfig
+	for i := range 8 {
+		cfg = append(cfg, TenantConfig{Name: fmt.Sprintf("t%d", i), KeySHA256: []string{HashKey(fmt.Sprint("key-", i))}})
+	}
+	ts := NewTenants(AuthConfig{Header: "Authorization"}, cfg)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = ts.logPath("/v1/models/reader-de-large/infer")
+	}
+}
+
+// BenchmarkAttemptTimeout is the per-attempt latency bookkeeping: one
+// observation and one p99 read.
+func BenchmarkAttemptTimeout(b *testing.B) {
+	now := time.Unix(0, 0)
+	cs := &classState{cfg: ModelConfig{Timeout: Duration(time.Minute)}, latency: NewLatencyWindow(latencyWindow, now)}
+	b.ReportAllocs()
+	for b.Loop() {
+		cs.latency.Observe(40*time.Millisecond, now)
+		_ = cs.attemptTimeout(2, now)
+	}
+}
