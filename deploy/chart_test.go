@@ -393,8 +393,8 @@ func checkRouter(t *testing.T, ms []manifest) {
 	if err != nil {
 		t.Fatalf("the router's config: %v", err)
 	}
-	if cfg.Listen != ":8080" {
-		t.Errorf("listen %q", cfg.Listen)
+	if cfg.Listen != ":8080" || cfg.MetricsListen != ":9090" {
+		t.Errorf("listen %q, metricsListen %q; want :8080 and :9090 (metrics off the traffic port)", cfg.Listen, cfg.MetricsListen)
 	}
 	d := byName[*appsv1.Deployment](t, ms, "headroom-router")
 	ps := d.Spec.Template.Spec
@@ -703,13 +703,15 @@ func referenceValuesFile(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The router config of deploy/router/configmap.yaml, less listen and models.
+	// The router config of deploy/router/configmap.yaml, less the addresses
+	// (the chart sets them) and models.
 	cm := find[*corev1.ConfigMap](t, loadDir(t, "router"), "router/configmap.yaml")
 	var cfg map[string]any
 	if err := yaml.Unmarshal([]byte(cm.Data["router.yaml"]), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	delete(cfg, "listen")
+	delete(cfg, "metricsListen")
 	delete(cfg, "models")
 	rc, err := yaml.Marshal(cfg)
 	if err != nil {

@@ -1,8 +1,10 @@
 package router
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -40,15 +42,22 @@ tenants: [{name: t, keySHA256: [%s]}]
 			if err != nil {
 				b.Fatal(err)
 			}
-			srv := httptest.NewServer(r)
-			defer srv.Close()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(b.Context())
+			served := make(chan error, 1)
+			go func() { served <- r.Serve(ctx, ln) }()
+			defer func() { cancel(); <-served }()
+			url := "http://" + ln.Addr().String() + "/infer"
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 			b.ReportAllocs()
 			b.ResetTimer()
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					req, _ := http.NewRequest("POST", srv.URL+"/infer", strings.NewReader(`{"input":"x"}`))
+					req, _ := http.NewRequest("POST", url, strings.NewReader(`{"input":"x"}`))
 					req.Header.Set("Authorization", "Bearer k")
 					req.Header.Set("X-Model-Class", "a")
 					resp, err := client.Do(req)
@@ -65,8 +74,8 @@ tenants: [{name: t, keySHA256: [%s]}]
 	}
 }
 
-// BenchmarkHandler measures the router's own work per request, with the
-// client side replaced by an in-memory recorder.
+// BenchmarkHandler measures the router's own work per request: its handler
+// with an in-memory client side and a loopback backend.
 func BenchmarkHandler(b *testing.B) {
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"ok":true}`)
@@ -74,40 +83,6 @@ func BenchmarkHandler(b *testing.B) {
 	defer be.Close()
 	c, err := Parse([]byte(fmt.Sprintf(`
 server: {disableAccessLog: true}
-models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
-tenants: [{name: t, keySHA256: [%s]}]
-`, be.Listener.Addr().String(), HashKey("k"))))
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := New(Options{Config: c, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	start := time.Now()
-	for b.Loop() {
-		req := httptest.NewRequest("POST", "/infer", strings.NewReader(`{"input":"x"}`))
-		req.Header.Set("Authorization", "Bearer k")
-		req.Header.Set("X-Model-Class", "a")
-		w := httptest.NewRecorder()
-		r.ServeHTTP(w, req)
-		if w.Code != 200 {
-			b.Fatal(w.Code)
-		}
-	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
-}
-
-// BenchmarkFastHandler is BenchmarkHandler on the fasthttp engine: the
-// router's handler with an in-memory client side and a loopback backend.
-func BenchmarkFastHandler(b *testing.B) {
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, `{"ok":true}`)
-	}))
-	defer be.Close()
-	c, err := Parse([]byte(fmt.Sprintf(`
-server: {disableAccessLog: true, engine: fasthttp}
 models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
 tenants: [{name: t, keySHA256: [%s]}]
 `, be.Listener.Addr().String(), HashKey("k"))))
@@ -158,5 +133,44 @@ func BenchmarkFairQueueUncontended(b *testing.B) {
 			b.Fatal(err)
 		}
 		q.Release()
+	}
+}
+
+func BenchmarkNormalizePath(b *testing.B) {
+	for _, p := range []string{"/v1/models/reader-de-large/infer", "/v1/models/a/../reader-de-large/./infer"} {
+		b.Run(p, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := NormalizePath(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLogPath is the access log's path redaction: every segment is
+// checked against the tenants' key digests.
+func BenchmarkLogPath(b *testing.B) {
+	var cfg []TenantConfig
+	for i := range 8 {
+		cfg = append(cfg, TenantConfig{Name: fmt.Sprintf("t%d", i), KeySHA256: []string{HashKey(fmt.Sprint("key-", i))}})
+	}
+	ts := NewTenants(AuthConfig{Header: "Authorization"}, cfg)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = ts.logPath("/v1/models/reader-de-large/infer")
+	}
+}
+
+// BenchmarkAttemptTimeout is the per-attempt latency bookkeeping: one
+// observation and one p99 read.
+func BenchmarkAttemptTimeout(b *testing.B) {
+	now := time.Unix(0, 0)
+	cs := &classState{cfg: ModelConfig{Timeout: Duration(time.Minute)}, latency: NewLatencyWindow(latencyWindow, now)}
+	b.ReportAllocs()
+	for b.Loop() {
+		cs.latency.Observe(40*time.Millisecond, now)
+		_ = cs.attemptTimeout(2, now)
 	}
 }

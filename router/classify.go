@@ -8,11 +8,18 @@ import (
 	"strings"
 )
 
+// HeaderValues is what authentication and classification read of a
+// request's headers: every value of one header. http.Header has it; the
+// handler passes a view of fasthttp's headers, copying only what is read.
+type HeaderValues interface {
+	Values(name string) []string
+}
+
 // RequestParts is what classification reads from a request: its path,
 // headers, query and (already size-limited) body.
 type RequestParts struct {
 	Path   string
-	Header http.Header
+	Header HeaderValues
 	Query  url.Values
 	Body   []byte
 }
@@ -48,17 +55,6 @@ func NewClassifier(c ClassifyConfig) *Classifier {
 
 // NeedsBody reports whether a body source is configured.
 func (k *Classifier) NeedsBody() bool { return k.needBody }
-
-// HeaderNames lists the headers the sources read.
-func (k *Classifier) HeaderNames() []string {
-	var ns []string
-	for _, s := range append(append([]Source{}, k.class...), k.version...) {
-		if s.From == "header" {
-			ns = append(ns, s.Name)
-		}
-	}
-	return ns
-}
 
 // NeedsQuery reports whether a query source is configured (the router
 // parses the query only then).

@@ -47,6 +47,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 type Config struct {
 	// Listen is the address the router serves on, e.g. ":8080".
 	Listen string `json:"listen"`
+	// MetricsListen, when set (":9090"), serves /metrics (and /healthz,
+	// /readyz) on an address of its own, and the traffic port no longer
+	// answers /metrics: the metrics name tenants and classes, and need not
+	// be reachable by whoever can reach the router. Empty: /metrics on
+	// Listen.
+	MetricsListen string `json:"metricsListen,omitempty"`
 	// Server holds the HTTP server's limits and timeouts.
 	Server ServerConfig `json:"server"`
 	// Classify says where a request's model class and version are read.
@@ -83,11 +89,6 @@ type ServerConfig struct {
 	DrainDelay Duration `json:"drainDelay"`
 	// DisableAccessLog turns the per-request access log off.
 	DisableAccessLog bool `json:"disableAccessLog,omitempty"`
-	// Engine is the HTTP implementation: "nethttp" (default: Go's
-	// net/http, streams responses, cancels on client disconnect) or
-	// "fasthttp" (github.com/valyala/fasthttp: far less CPU per request,
-	// buffers responses whole).
-	Engine string `json:"engine,omitempty"`
 }
 
 // ClassifyConfig lists the sources of the class and of the version, tried in
@@ -152,6 +153,10 @@ type ModelConfig struct {
 	QueueTimeout Duration `json:"queueTimeout,omitempty"`
 	// Timeout is the request's deadline, retries included.
 	Timeout Duration `json:"timeout,omitempty"`
+	// AttemptTimeout bounds one attempt's wait for the response head; an
+	// attempt past it fails, counts against its endpoint and is retried.
+	// 0 (default): derived from the class's observed latency (latency.go).
+	AttemptTimeout Duration `json:"attemptTimeout,omitempty"`
 	// Balancer chooses among a version's ready endpoints:
 	// "least-outstanding" (default; ties rotate) or "p2c" (power of two
 	// choices).
@@ -267,9 +272,6 @@ func (c *Config) Default() {
 	setDur(&s.WriteTimeout, 120*time.Second)
 	setDur(&s.IdleTimeout, 120*time.Second)
 	setDur(&s.ShutdownGrace, 30*time.Second)
-	if s.Engine == "" {
-		s.Engine = EngineNetHTTP
-	}
 	if len(c.Classify.Class) == 0 {
 		c.Classify.Class = []Source{{From: "header", Name: "X-Model-Class"}, {From: "body", Field: "model"}}
 	}
@@ -341,11 +343,15 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen %q: %v", c.Listen, err)
 	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			add("metricsListen %q: %v", c.MetricsListen, err)
+		} else if c.MetricsListen == c.Listen {
+			add("metricsListen %q is the traffic address; leave it empty to serve /metrics there", c.MetricsListen)
+		}
+	}
 	if c.Server.MaxBodyBytes < 0 || c.Server.MaxBodyBytes > math.MaxInt32 {
 		add("server.maxBodyBytes must be positive and under 2 GiB")
-	}
-	if e := c.Server.Engine; e != EngineNetHTTP && e != EngineFastHTTP {
-		add("server.engine %q: want %s or %s", e, EngineNetHTTP, EngineFastHTTP)
 	}
 	for i, s := range c.Classify.Class {
 		validateSource(fmt.Sprintf("classify.class[%d]", i), s, add)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -108,16 +109,26 @@ func TestConfigDefaults(t *testing.T) {
 	}
 }
 
-// FuzzParseConfig: any bytes either parse into a config that validates, or
-// give a *ConfigError; never a panic.
+// FuzzParseConfig: any bytes either parse into a config that validates
+// and reads back the same from its JSON (the -o json of router check), or
+// give a *ConfigError; never a panic. Inputs over maxFuzzConfig bytes are
+// skipped: the YAML decoder's cost grows with the input, and the fuzzer,
+// left alone, grows inputs until a worker spends seconds on each (5 runs
+// in 60 s before this bound; thousands a second with it).
 func FuzzParseConfig(f *testing.F) {
 	if b, err := os.ReadFile("testdata/router.yaml"); err == nil {
 		f.Add(b)
 	}
 	f.Add([]byte("models: [{class: a, versions: [{name: v1, endpoints: ['h:1']}]}]"))
+	f.Add([]byte("listen: ':1'\nmetricsListen: ':2'\nmodels: [{class: a, timeout: 1s, attemptTimeout: 50ms, versions: [{name: v1, weight: 2, endpoints: ['h:1', 'h:2']}, {name: v2, service: {namespace: n, name: s}}]}]\n"))
+	f.Add([]byte("tenants: [{name: t, keySHA256: ['sha256:" + strings.Repeat("ab", 32) + "'], rateLimit: 5, classes: [a]}]\nauth: {anonymousTenant: t}\n"))
+	f.Add([]byte("classify: {class: [{from: path, segment: 2}, {from: body, field: a.b}, {from: query, name: m}]}\n"))
 	f.Add([]byte("server: {readTimeout: 5}\n"))
 	f.Add([]byte("{{{"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > maxFuzzConfig {
+			return
+		}
 		c, err := Parse(b)
 		if err != nil {
 			if !IsConfigError(err) {
@@ -128,5 +139,20 @@ func FuzzParseConfig(f *testing.F) {
 		if err := c.Validate(); err != nil {
 			t.Fatalf("a parsed config does not validate: %v", err)
 		}
+		j, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := Parse(j)
+		if err != nil {
+			t.Fatalf("its JSON does not parse: %v\n%s", err, j)
+		}
+		if !reflect.DeepEqual(c, again) {
+			t.Fatalf("its JSON reads back otherwise:\n%+v\n%+v", c, again)
+		}
 	})
 }
+
+// maxFuzzConfig bounds FuzzParseConfig's inputs: the example config
+// (testdata/router.yaml) is about 2 KiB.
+const maxFuzzConfig = 4 << 10

@@ -3,6 +3,7 @@ package router
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -152,9 +154,9 @@ func rawRequest(t *testing.T, r *testRouter, class string) net.Conn {
 }
 
 // leave closes the client's connection and waits until the router's side
-// of it has the close: from then on the router, on either engine, finds
-// the client gone whenever it asks. (net/http may notice at once and end
-// the request, closing its side: that counts too.)
+// of it has the close: from then on the router finds the client gone
+// whenever it asks. (Its watcher may notice at once and end the request,
+// closing its side: that counts too.)
 func leave(t *testing.T, al *acceptLog, c net.Conn) {
 	t.Helper()
 	sc := al.serverSide(c)
@@ -178,12 +180,11 @@ func finished(t *testing.T, r *testRouter, n int) {
 	waitFor(t, func() bool { return r.obs.FilterMessage("request").Len() >= n })
 }
 
-// TestClientDisconnectSameOnBothEngines runs each disconnect scenario on
-// both engines: a client that goes away is never retried for, its failed
-// attempt is not held against the endpoint (consecutiveFailures: 1 would
-// eject it at once), and it is recorded once, as 499 client_gone, with
-// the same backend attempts, metrics and access log on both.
-func TestClientDisconnectSameOnBothEngines(t *testing.T) {
+// TestClientDisconnect runs each disconnect scenario: a client that goes
+// away is never retried for, its failed attempt is not held against the
+// endpoint (consecutiveFailures: 1 would eject it at once), and it is
+// recorded once, as 499 client_gone, in the metrics and the access log.
+func TestClientDisconnect(t *testing.T) {
 	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
 		t.Skip("peerClosed asks the socket only on linux and darwin")
 	}
@@ -250,40 +251,60 @@ func TestClientDisconnectSameOnBothEngines(t *testing.T) {
 	}}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
-			got := map[string]disconnectOutcome{}
-			for _, engine := range []string{EngineNetHTTP, EngineFastHTTP} {
-				t.Run(engine, func(t *testing.T) {
-					s := newScript(sc.steps...)
-					var eps []string
-					for range 3 {
-						eps = append(eps, fmt.Sprintf("%q", handlerBackend(t, s.ServeHTTP)))
-					}
-					r, al := serveEngine(t, engine, fmt.Sprintf(`
+			s := newScript(sc.steps...)
+			var eps []string
+			for range 3 {
+				eps = append(eps, fmt.Sprintf("%q", handlerBackend(t, s.ServeHTTP)))
+			}
+			r, al := serveRouter(t, fmt.Sprintf(`
 retry: {maxAttempts: 3}
 outlier: {consecutiveFailures: 1, baseEjection: 1h, maxEjectedPercent: 100}
 models:
   - {class: a, versions: [{name: v1, endpoints: [%[1]s]}]}
   - {class: q, maxInFlight: 1, maxQueue: 4, versions: [{name: v1, endpoints: [%[1]s]}]}
 `, strings.Join(eps, ", ")))
-					t.Cleanup(s.releaseOnce)
-					sc.run(t, r, al, s)
-					o := outcomeOf(t, r, s)
-					if sc.name == "while queued" {
-						slices.Sort(o.LogStatus)
-						if fmt.Sprint(o.LogStatus) != "[200 499]" {
-							t.Errorf("access log statuses %v, want 200 and 499", o.LogStatus)
-						}
-						o.LogErrors, o.LogStatus, o.LogAttempt = nil, nil, nil
-					}
-					if !reflect.DeepEqual(o, sc.want) {
-						t.Errorf("outcome\n %+v\nwant\n %+v", o, sc.want)
-					}
-					got[engine] = o
-				})
+			t.Cleanup(s.releaseOnce)
+			sc.run(t, r, al, s)
+			o := outcomeOf(t, r, s)
+			if sc.name == "while queued" {
+				slices.Sort(o.LogStatus)
+				if fmt.Sprint(o.LogStatus) != "[200 499]" {
+					t.Errorf("access log statuses %v, want 200 and 499", o.LogStatus)
+				}
+				o.LogErrors, o.LogStatus, o.LogAttempt = nil, nil, nil
 			}
-			if a, b := got[EngineNetHTTP], got[EngineFastHTTP]; !reflect.DeepEqual(a, b) {
-				t.Errorf("the engines disagree:\n nethttp  %+v\n fasthttp %+v", a, b)
+			if !reflect.DeepEqual(o, sc.want) {
+				t.Errorf("outcome\n %+v\nwant\n %+v", o, sc.want)
 			}
 		})
+	}
+}
+
+// TestClientHangupCancelsAttempt: a client that hangs up while its
+// request is at a reader that has not answered cancels that attempt (the
+// reader sees its connection closed) long before the 60 s deadline, and
+// the request is recorded as 499 without a retry.
+func TestClientHangupCancelsAttempt(t *testing.T) {
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		t.Skip("peerClosed asks the socket only on linux and darwin")
+	}
+	arrived, cancelled := make(chan struct{}, 1), make(chan struct{}, 1)
+	be := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body) // net/http then watches the connection
+		arrived <- struct{}{}
+		<-req.Context().Done()
+		cancelled <- struct{}{}
+	})
+	r, _ := serveRouter(t, fmt.Sprintf(`models: [{class: a, attemptTimeout: 1h, versions: [{name: v1, endpoints: [%q]}]}]`, be))
+	c := rawRequest(t, r, "a")
+	recv(t, arrived, "the attempt reaching the reader")
+	c.Close()
+	recv(t, cancelled, "the attempt cancelled after the client hung up")
+	finished(t, r, 1)
+	if got := testutil.ToFloat64(r.metrics.Requests.WithLabelValues("a", "acme", "499")); got != 1 {
+		t.Errorf("%v requests recorded as 499, want 1", got)
+	}
+	if got := testutil.ToFloat64(r.metrics.Retries.WithLabelValues("a")); got != 0 {
+		t.Errorf("%v retries for a client that left", got)
 	}
 }

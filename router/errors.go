@@ -1,9 +1,7 @@
 package router
 
 import (
-	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -39,20 +37,6 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// write sends the error as JSON.
-func (e *RequestError) write(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	if e.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
-	}
-	var b errorBody
-	b.Error.Code, b.Error.Message = e.Code, e.Message
-	w.WriteHeader(e.Status)
-	_ = json.NewEncoder(w).Encode(b)
-}
-
 var (
 	errUnauthenticated = &RequestError{Status: http.StatusUnauthorized, Code: "unauthenticated",
 		Message: "a valid API key is required"}
@@ -60,6 +44,4 @@ var (
 		Message: "the API key header appears more than once"}
 	errTooLarge = &RequestError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
 		Message: "the request body is larger than the router accepts"}
-	errReadBody = &RequestError{Status: http.StatusBadRequest, Code: "bad_body",
-		Message: "the request body could not be read"}
 )

@@ -9,21 +9,22 @@ import (
 	"go.uber.org/zap"
 )
 
-// hop is one serving engine's side of forwarding a request: forward, the
-// retry loop both engines share, calls it for the steps they do
-// differently. A hop holds at most one response, the last send's, until
-// the next send, discard or answer.
+// hop is the HTTP side of forwarding a request, as forward, the retry loop,
+// sees it (fastHop; tests inject failures through it). A hop holds at most
+// one response, the last send's, until the next send, discard or answer.
 type hop interface {
-	// send makes one attempt at ep within ctx and returns the response's
-	// status, or an error when no response arrived; an attempt that ran
-	// out of time returns an error that is context.DeadlineExceeded.
-	send(ctx context.Context, ep *Endpoint) (status int, err error)
+	// send makes one attempt at ep within ctx, waiting for the response
+	// head at most attempt (0: until ctx's deadline), and returns the
+	// response's status, or an error when no response arrived:
+	// errAttemptTimeout when attempt passed, one that is
+	// context.DeadlineExceeded when the request's deadline did.
+	send(ctx context.Context, ep *Endpoint, attempt time.Duration) (status int, err error)
 	// discard drops the held response (before a retry, or when the client
 	// has gone).
 	discard()
-	// answer passes the held response on to the client and returns the
-	// body bytes written.
-	answer() int64
+	// answer passes the held response on to the client (and records the
+	// body's bytes in the exchange).
+	answer()
 	// clientGone reports whether the client has closed its connection.
 	// forward asks only off the hot path: after an attempt that failed,
 	// and before the first attempt of a request that waited in the queue.
@@ -40,18 +41,20 @@ const statusClientGone = 499
 
 // forward sends the admitted request to an endpoint of its version and
 // passes the answer on, retrying on another endpoint within the limits
-// (MaxAttempts, the deadline, the retry budget). Both engines share it.
+// (MaxAttempts, the deadline, the retry budget). Each attempt but the last
+// waits for the response head at most the class's attempt timeout
+// (latency.go): an endpoint that accepts and never answers costs that long,
+// counts as a failure towards its ejection, and the request moves on.
 //
 // Once the client is gone nothing more is tried: an attempt that failed
 // (an error, or a status that would be retried) after the client left is
 // neither retried nor held against the endpoint, and the request ends
 // with errClientGone. A response that arrives is passed on as usual, and
 // recorded with its status, even if the client has gone meanwhile: the
-// engines would need a system call per request to know, and writing the
-// answer is how they find out. The net/http engine also cancels the
-// attempt in flight when the client leaves, which then fails and ends the
-// same way; fasthttp cannot notice mid-attempt, so its attempt runs on
-// within the deadline.
+// router would need a system call per request to know, and writing the
+// answer is how it finds out. The client watcher (watchClient) also
+// cancels the attempt in flight when the client leaves, which then fails
+// and ends the same way.
 func (r *Router) forward(ctx context.Context, h hop, a admission, x *exchange) error {
 	cs, vs := a.cs, a.vs
 	if a.waited && h.clientGone() {
@@ -60,14 +63,21 @@ func (r *Router) forward(ctx context.Context, h hop, a admission, x *exchange) e
 	r.budget.Deposit(r.now())
 	var last *Endpoint
 	for {
-		ep := vs.pool.Pick(r.now(), last)
+		now := r.now()
+		ep := vs.pool.Pick(now, last)
 		if ep == nil {
 			return r.noEndpoint(cs, vs)
 		}
 		x.attempts++
 		x.endpoint = ep.Addr
 		ep.outstanding.Add(1)
-		status, err := h.send(ctx, ep)
+		// The last attempt has the rest of the deadline: cutting it short
+		// could only turn a late answer into a 504.
+		var attempt time.Duration
+		if x.attempts < r.cfg.Retry.MaxAttempts {
+			attempt = cs.attemptTimeout(r.cfg.Retry.MaxAttempts, now)
+		}
+		status, err := h.send(ctx, ep, attempt)
 		if (err != nil || r.retryOn[status]) && h.clientGone() {
 			if err == nil {
 				h.discard()
@@ -75,14 +85,19 @@ func (r *Router) forward(ctx context.Context, h hop, a admission, x *exchange) e
 			ep.outstanding.Add(-1)
 			return errClientGone
 		}
-		if vs.pool.Report(ep, r.now(), err != nil || status >= 500) {
+		done := r.now()
+		if err == nil {
+			cs.latency.Observe(done.Sub(now), done)
+		}
+		if vs.pool.Report(ep, done, err != nil || status >= 500) {
 			vs.ejects.Inc()
 			r.log.Warn("endpoint ejected", zap.String("class", cs.name), zap.String("version", vs.name),
 				zap.String("endpoint", ep.Addr))
 		}
-		timedOut := err != nil && (ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded))
+		attemptTimedOut := errors.Is(err, errAttemptTimeout)
+		timedOut := err != nil && !attemptTimedOut && (ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded))
 		retryable := err != nil && !timedOut || err == nil && r.retryOn[status]
-		if retryable && x.attempts < r.cfg.Retry.MaxAttempts && r.timeLeft(ctx) && r.budget.Withdraw(r.now()) {
+		if retryable && x.attempts < r.cfg.Retry.MaxAttempts && r.timeLeft(ctx) && r.budget.Withdraw(done) {
 			if err == nil {
 				h.discard()
 			}
@@ -93,7 +108,7 @@ func (r *Router) forward(ctx context.Context, h hop, a admission, x *exchange) e
 		}
 		if err != nil {
 			ep.outstanding.Add(-1)
-			if timedOut {
+			if timedOut || attemptTimedOut {
 				return &RequestError{Status: http.StatusGatewayTimeout, Code: "timeout",
 					Message: "the model server did not answer within the deadline"}
 			}
@@ -101,8 +116,8 @@ func (r *Router) forward(ctx context.Context, h hop, a admission, x *exchange) e
 				Message: "the model server could not be reached"}
 		}
 		x.status = status
-		x.bytes = h.answer()
-		ep.outstanding.Add(-1)
+		x.ep = ep // outstanding until the answer has been written (end)
+		h.answer()
 		return nil
 	}
 }

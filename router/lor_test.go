@@ -220,56 +220,47 @@ func BenchmarkPick(b *testing.B) {
 	}
 }
 
-// TestBalancerEndToEnd: through both engines, sequential requests to a
+// TestBalancerEndToEnd: through the router, sequential requests to a
 // default (least-outstanding) class spread exactly evenly over its three
 // backends, since every backend is idle when each request arrives and ties
 // rotate; a class configured with p2c gets a p2c pool.
 func TestBalancerEndToEnd(t *testing.T) {
-	for _, engine := range []string{EngineNetHTTP, EngineFastHTTP} {
-		t.Run(engine, func(t *testing.T) {
-			var mu sync.Mutex
-			hits := map[string]int{}
-			var addrs []string
-			for i := range 3 {
-				name := fmt.Sprintf("b%d", i)
-				addrs = append(addrs, fmt.Sprintf("%q", handlerBackend(t, func(w http.ResponseWriter, r *http.Request) {
-					_, _ = io.Copy(io.Discard, r.Body)
-					mu.Lock()
-					hits[name]++
-					mu.Unlock()
-					_, _ = io.WriteString(w, `{"ok":true}`)
-				})))
-			}
-			cfg := fmt.Sprintf(`
+	var mu sync.Mutex
+	hits := map[string]int{}
+	var addrs []string
+	for i := range 3 {
+		name := fmt.Sprintf("b%d", i)
+		addrs = append(addrs, fmt.Sprintf("%q", handlerBackend(t, func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			mu.Lock()
+			hits[name]++
+			mu.Unlock()
+			_, _ = io.WriteString(w, `{"ok":true}`)
+		})))
+	}
+	cfg := fmt.Sprintf(`
 models:
   - {class: a, versions: [{name: v1, endpoints: [%[1]s]}]}
   - {class: b, balancer: p2c, versions: [{name: v1, endpoints: [%[1]s]}]}
 `, strings.Join(addrs, ", "))
-			var r *testRouter
-			if engine == EngineFastHTTP {
-				r = startFast(t, cfg)
-			} else {
-				r = startRouter(t, cfg)
-			}
-			if got := r.classes["b"].versions[0].pool.Balancer(); got != BalancerP2C {
-				t.Fatalf("class b balancer %q; want p2c", got)
-			}
-			if got := r.classes["a"].versions[0].pool.Balancer(); got != BalancerLeastOutstanding {
-				t.Fatalf("class a balancer %q; want least-outstanding", got)
-			}
-			for range 30 {
-				if res := do(t, "POST", r.URL+"/infer", keyAcme, nil, `{"model":"a"}`); res.code != 200 {
-					t.Fatalf("%d %s", res.code, res.body)
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for i := range 3 {
-				if n := hits[fmt.Sprintf("b%d", i)]; n != 10 {
-					t.Fatalf("hits %v over 30 sequential requests; want 10 each", hits)
-				}
-			}
-		})
+	r := startRouter(t, cfg)
+	if got := r.classes["b"].versions[0].pool.Balancer(); got != BalancerP2C {
+		t.Fatalf("class b balancer %q; want p2c", got)
+	}
+	if got := r.classes["a"].versions[0].pool.Balancer(); got != BalancerLeastOutstanding {
+		t.Fatalf("class a balancer %q; want least-outstanding", got)
+	}
+	for range 30 {
+		if res := do(t, "POST", r.URL+"/infer", keyAcme, nil, `{"model":"a"}`); res.code != 200 {
+			t.Fatalf("%d %s", res.code, res.body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range 3 {
+		if n := hits[fmt.Sprintf("b%d", i)]; n != 10 {
+			t.Fatalf("hits %v over 30 sequential requests; want 10 each", hits)
+		}
 	}
 }
 

@@ -1,6 +1,9 @@
 package router
 
 import (
+	"strconv"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -88,4 +91,44 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.Duration, m.Requests, m.InFlight, m.Queue, m.Retries, m.Shed, m.Ejections, m.Ready)
 	}
 	return m
+}
+
+// codeMetrics are the per-request series of one class, tenant and status.
+type codeMetrics struct {
+	duration prometheus.Observer
+	requests prometheus.Counter
+}
+
+type codeKey struct {
+	class, tenant string
+	status        int
+}
+
+// codeMetricsCache keeps each (class, tenant, status)'s series once looked
+// up, so a request costs a map read instead of two label hashes and
+// lookups in the vectors. Its size is bounded as the labels are: configured
+// classes and tenants (or none) times the status codes seen.
+type codeMetricsCache struct {
+	mu sync.RWMutex
+	m  map[codeKey]codeMetrics
+}
+
+func (c *codeMetricsCache) get(ms *Metrics, class, tenant string, status int) codeMetrics {
+	k := codeKey{class, tenant, status}
+	c.mu.RLock()
+	cm, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return cm
+	}
+	code := strconv.Itoa(status)
+	cm = codeMetrics{duration: ms.Duration.WithLabelValues(class, tenant, code),
+		requests: ms.Requests.WithLabelValues(class, tenant, code)}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[codeKey]codeMetrics{}
+	}
+	c.m[k] = cm
+	c.mu.Unlock()
+	return cm
 }

@@ -1,21 +1,16 @@
 package router
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -35,9 +30,9 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// TracerProvider traces requests (default: no-op, tracing off).
 	TracerProvider trace.TracerProvider
-	// Transport forwards requests (default: NewPoolTransport, keep-alive
-	// HTTP/1.1 run on the handler's goroutine).
-	Transport http.RoundTripper
+	// Dial connects to readers (default: a net.Dialer with a 2 s timeout);
+	// tests map addresses with it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// IntN picks random numbers for version splits and balancing
@@ -53,8 +48,9 @@ type Router struct {
 	metrics    *Metrics
 	gatherer   prometheus.Gatherer
 	tracer     trace.Tracer
+	tracing    bool // a real TracerProvider: extract, start spans, inject
 	propagator propagation.TextMapPropagator
-	transport  http.RoundTripper
+	upstream   *upstream
 	now        func() time.Time
 	intn       func(int) int
 
@@ -65,11 +61,7 @@ type Router struct {
 	budget     *RetryBudget
 	retryOn    map[int]bool
 	draining   atomic.Bool
-
-	// fasthttp engine: its clients, and the request headers that
-	// authentication and classification read.
-	fast        fastClients
-	headerNames []string
+	byCode     codeMetricsCache
 }
 
 type classState struct {
@@ -82,6 +74,7 @@ type classState struct {
 	inFlight    prometheus.Gauge
 	queueHist   prometheus.Observer
 	retries     prometheus.Counter
+	latency     *LatencyWindow // time to response head of answered attempts
 }
 
 type versionState struct {
@@ -103,7 +96,7 @@ func New(o Options) (*Router, error) {
 		log:        o.Logger,
 		gatherer:   o.Gatherer,
 		propagator: propagation.TraceContext{},
-		transport:  o.Transport,
+		upstream:   newUpstream(),
 		now:        o.Now,
 		intn:       o.IntN,
 		classifier: NewClassifier(c.Classify),
@@ -115,19 +108,20 @@ func New(o Options) (*Router, error) {
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
-	r.headerNames = append([]string{c.Auth.Header}, r.classifier.HeaderNames()...)
-	if r.transport == nil {
-		r.transport = NewPoolTransport()
-	}
 	if r.now == nil {
 		r.now = time.Now
+	}
+	if o.Dial != nil {
+		r.upstream.dial = o.Dial
 	}
 	if r.intn == nil {
 		r.intn = rand.IntN
 	}
 	tp := o.TracerProvider
-	if tp == nil {
+	if _, isNoop := tp.(noop.TracerProvider); tp == nil || isNoop {
 		tp = noop.NewTracerProvider()
+	} else {
+		r.tracing = true
 	}
 	r.tracer = tp.Tracer("github.com/headroom-dev/headroom/router")
 	r.metrics = NewMetrics(o.Registerer)
@@ -141,6 +135,7 @@ func New(o Options) (*Router, error) {
 			inFlight:  r.metrics.InFlight.WithLabelValues(m.Class),
 			queueHist: r.metrics.Queue.WithLabelValues(m.Class),
 			retries:   r.metrics.Retries.WithLabelValues(m.Class),
+			latency:   NewLatencyWindow(latencyWindow, r.now()),
 		}
 		for _, v := range m.Versions {
 			vs := &versionState{name: v.Name, weight: v.Weight,
@@ -191,35 +186,6 @@ func (r *Router) Ready() (bool, []string) {
 	return len(missing) == 0, missing
 }
 
-// ServeHTTP serves /healthz, /readyz, /metrics, and routes everything else.
-func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	switch req.URL.Path {
-	case "/healthz":
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
-		return
-	case "/readyz":
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if ok, missing := r.Ready(); !ok {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			if r.draining.Load() {
-				_, _ = io.WriteString(w, "draining\n")
-			} else {
-				_, _ = io.WriteString(w, "no ready endpoints for: "+strings.Join(missing, ", ")+"\n")
-			}
-			return
-		}
-		_, _ = io.WriteString(w, "ok\n")
-		return
-	case "/metrics":
-		if r.gatherer != nil {
-			promhttp.HandlerFor(r.gatherer, promhttp.HandlerOpts{}).ServeHTTP(w, req)
-			return
-		}
-	}
-	r.route(w, req)
-}
-
 // exchange is one request's record, filled as it moves through the router
 // and written to the metrics and the access log at the end.
 type exchange struct {
@@ -233,33 +199,32 @@ type exchange struct {
 	queued   time.Duration
 	errCode  string
 	bytes    int64
-}
+	// path is the normalised path once the request has one (the access
+	// log's; before that the log takes the raw path).
+	path   string
+	method string
 
-func (r *Router) route(w http.ResponseWriter, req *http.Request) {
-	x := &exchange{start: r.now(), class: LabelNone, tenant: LabelNone}
-	ctx, span := r.tracer.Start(r.propagator.Extract(req.Context(), propagation.HeaderCarrier(req.Header)),
-		"router", trace.WithSpanKind(trace.SpanKindServer))
-	defer func() {
-		r.finish(x, req.Method, req.URL.EscapedPath, func() string { return req.RemoteAddr }, span)
-		span.End()
-	}()
-	if err := r.serve(ctx, w, req, x); err != nil {
-		re := AsRequestError(err)
-		if re == nil {
-			re = &RequestError{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
-		}
-		x.status, x.errCode = re.Status, re.Code
-		re.write(w)
-	}
+	// What end gives back and closes.
+	fc     *fasthttp.RequestCtx
+	span   trace.Span
+	cancel context.CancelFunc // the request's, once admit made it; under intr's lock
+	watch  *time.Timer
+	gone   atomic.Bool // the client hung up (watchClient)
+	intr   interrupt   // cuts off the reader's connection when it did; its lock guards watch and ended
+	ended  bool
+	adm    *admission
+	ep     *Endpoint          // the endpoint that answered, outstanding until end
+	upResp *fasthttp.Response // the reader's response
+	stream *answerStream      // non-nil: the answer streams, and its Close ends the exchange
 }
 
 // finish records the exchange in the metrics, the span and the access log;
 // path and remote are functions so they are only computed when the log is on.
 func (r *Router) finish(x *exchange, method string, path, remote func() string, span trace.Span) {
 	d := r.now().Sub(x.start)
-	code := strconv.Itoa(x.status)
-	r.metrics.Duration.WithLabelValues(x.class, x.tenant, code).Observe(d.Seconds())
-	r.metrics.Requests.WithLabelValues(x.class, x.tenant, code).Inc()
+	m := r.byCode.get(r.metrics, x.class, x.tenant, x.status)
+	m.duration.Observe(d.Seconds())
+	m.requests.Inc()
 	if span.IsRecording() {
 		span.SetName("router " + x.class)
 		span.SetAttributes(
@@ -277,10 +242,15 @@ func (r *Router) finish(x *exchange, method string, path, remote func() string, 
 		return
 	}
 	// The access log carries no header, query or body content: keys travel
-	// in headers and prompts in bodies. The path is logged, its query is not.
+	// in headers and prompts in bodies. The path is logged, its query is
+	// not, and keys sent in the path are redacted (Tenants.logPath).
+	p := x.path
+	if p == "" {
+		p = path()
+	}
 	fields := []zap.Field{
 		zap.String("method", method),
-		zap.String("path", truncate(path(), 256)),
+		zap.String("path", r.tenants.logPath(p)),
 		zap.String("class", x.class),
 		zap.String("version", x.version),
 		zap.String("tenant", x.tenant),
@@ -299,29 +269,6 @@ func (r *Router) finish(x *exchange, method string, path, remote func() string, 
 		fields = append(fields, zap.String("trace_id", sc.TraceID().String()))
 	}
 	r.log.Info("request", fields...)
-}
-
-func (r *Router) serve(ctx context.Context, w http.ResponseWriter, req *http.Request, x *exchange) error {
-	tenant, err := r.tenants.Authenticate(req.Header)
-	if err != nil {
-		return err
-	}
-	x.tenant = tenant.Name
-	body, err := r.readBody(w, req)
-	if err != nil {
-		return err
-	}
-	parts := RequestParts{Path: req.URL.Path, Header: req.Header, Body: body}
-	if r.classifier.NeedsQuery() {
-		parts.Query = req.URL.Query()
-	}
-	a, err := r.admit(ctx, tenant, parts, x)
-	if err != nil {
-		return err
-	}
-	defer a.release()
-	h := &netHop{r: r, w: w, req: req, body: body, hdr: r.outHeader(a.ctx, req, a.cs, a.vs, tenant)}
-	return r.forward(a.ctx, h, a, x)
 }
 
 // admission is a request let through to forwarding: its class, version,
@@ -344,7 +291,7 @@ func (a admission) release() {
 }
 
 // admit classifies the request, resolves the route, applies the tenant's
-// limits and waits in the class's fair queue. Both serving engines share it.
+// limits and waits in the class's fair queue.
 func (r *Router) admit(ctx context.Context, tenant *Tenant, parts RequestParts, x *exchange) (admission, error) {
 	route, err := r.classifier.Classify(parts)
 	if err != nil {
@@ -385,6 +332,7 @@ func (r *Router) admit(ctx context.Context, tenant *Tenant, parts RequestParts, 
 	cs.inFlight.Inc()
 	client := ctx
 	ctx, cancel := context.WithTimeout(ctx, cs.cfg.Timeout.D())
+	x.setCancel(cancel)
 	qStart := r.now()
 	waited, err := cs.queue.acquire(ctx, tenant.Name, tenant.Weight, cs.cfg.QueueTimeout.D())
 	x.queued = r.now().Sub(qStart)
@@ -393,9 +341,9 @@ func (r *Router) admit(ctx context.Context, tenant *Tenant, parts RequestParts, 
 		cancel()
 		cs.inFlight.Dec()
 		tenant.release()
-		if client.Err() != nil {
-			// The client's own context ended the wait (net/http: the
-			// client went away): not a refusal for load.
+		if client.Err() != nil || x.gone.Load() {
+			// The client went away (the watcher cancelled the wait):
+			// not a refusal for load.
 			return admission{}, errClientGone
 		}
 		reason := "queue_full"
@@ -407,29 +355,6 @@ func (r *Router) admit(ctx context.Context, tenant *Tenant, parts RequestParts, 
 			Message: "model class " + cs.name + " is overloaded", RetryAfter: time.Second}
 	}
 	return admission{ctx: ctx, cancel: cancel, cs: cs, vs: vs, tenant: tenant, waited: waited}, nil
-}
-
-func (r *Router) readBody(w http.ResponseWriter, req *http.Request) ([]byte, error) {
-	max := r.cfg.Server.MaxBodyBytes
-	if req.ContentLength > max {
-		return nil, errTooLarge
-	}
-	if req.Body == nil || req.Body == http.NoBody {
-		return nil, nil
-	}
-	rd := http.MaxBytesReader(w, req.Body, max)
-	var buf bytes.Buffer
-	if req.ContentLength > 0 {
-		buf.Grow(int(req.ContentLength))
-	}
-	if _, err := buf.ReadFrom(rd); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errTooLarge
-		}
-		return nil, errReadBody
-	}
-	return buf.Bytes(), nil
 }
 
 func (cs *classState) pickVersion(intn func(int) int) *versionState {
@@ -451,49 +376,6 @@ func (cs *classState) pickVersion(intn func(int) int) *versionState {
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-func removeHopHeaders(h http.Header) {
-	for _, v := range h.Values("Connection") {
-		for _, f := range strings.Split(v, ",") {
-			if f = textproto(f); f != "" {
-				h.Del(f)
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		h.Del(k)
-	}
-}
-
-func textproto(s string) string { return http.CanonicalHeaderKey(strings.TrimSpace(s)) }
-
-func (r *Router) outHeader(ctx context.Context, req *http.Request, cs *classState, vs *versionState, t *Tenant) http.Header {
-	h := req.Header.Clone()
-	removeHopHeaders(h)
-	h.Del(r.tenants.Header())
-	h.Del("Expect") // the body is already read and goes out whole
-	for k := range h {
-		if strings.HasPrefix(k, "X-Headroom-") {
-			delete(h, k)
-		}
-	}
-	h.Set("X-Headroom-Tenant", t.Name)
-	h.Set("X-Headroom-Class", cs.name)
-	h.Set("X-Headroom-Version", vs.name)
-	if ip := hostOnly(req.RemoteAddr); ip != "" {
-		if prior := h.Values("X-Forwarded-For"); len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
-		}
-		h.Set("X-Forwarded-For", ip)
-	}
-	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = []string{""} // do not let Go add its own
-	}
-	h.Del("Traceparent")
-	h.Del("Tracestate")
-	r.propagator.Inject(ctx, propagation.HeaderCarrier(h))
-	return h
-}
-
 // noEndpoint counts a request shed because its version has no ready
 // endpoint and returns its 503.
 func (r *Router) noEndpoint(cs *classState, vs *versionState) error {
@@ -501,107 +383,6 @@ func (r *Router) noEndpoint(cs *classState, vs *versionState) error {
 	return &RequestError{Status: http.StatusServiceUnavailable, Code: "no_ready_endpoint",
 		Message:    "model class " + cs.name + " version " + vs.name + " has no ready endpoint",
 		RetryAfter: time.Second}
-}
-
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-// netHop is the net/http engine's hop (see forward): requests go out
-// through the router's http.RoundTripper, responses stream back.
-type netHop struct {
-	r    *Router
-	w    http.ResponseWriter
-	req  *http.Request
-	body []byte
-	hdr  http.Header
-	resp *http.Response
-}
-
-func (h *netHop) send(ctx context.Context, ep *Endpoint) (int, error) {
-	req := h.req
-	u := *req.URL
-	// Absolute-form targets ("POST http://user:pw@elsewhere/ HTTP/1.1")
-	// keep only their path and query: the endpoint is ours to choose.
-	u.Scheme, u.Host, u.User, u.Fragment, u.RawFragment = "http", ep.Addr, nil, "", ""
-	out := (&http.Request{
-		Method:        req.Method,
-		URL:           &u,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h.hdr,
-		ContentLength: int64(len(h.body)),
-		Host:          ep.Addr,
-	}).WithContext(ctx)
-	if body := h.body; len(body) > 0 {
-		out.Body = io.NopCloser(bytes.NewReader(body))
-		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	}
-	resp, err := h.r.transport.RoundTrip(out)
-	if err != nil {
-		return 0, err
-	}
-	h.resp = resp
-	return resp.StatusCode, nil
-}
-
-func (h *netHop) discard() {
-	_, _ = io.CopyN(io.Discard, h.resp.Body, 64<<10)
-	h.resp.Body.Close()
-	h.resp = nil
-}
-
-func (h *netHop) answer() int64 {
-	n := h.r.copyResponse(h.w, h.resp)
-	h.resp = nil
-	return n
-}
-
-// clientGone: net/http cancels the request's context once it reads EOF on
-// the connection; the connection itself (from Serve) is asked too, since
-// that notice comes from another goroutine, a moment later.
-func (h *netHop) clientGone() bool {
-	ctx := h.req.Context()
-	if ctx.Err() != nil {
-		return true
-	}
-	c, _ := ctx.Value(clientConnKey{}).(net.Conn)
-	return c != nil && peerClosed(c)
-}
-
-// clientConnKey is the context key under which Serve's net/http server
-// keeps each request's client connection.
-type clientConnKey struct{}
-
-// copyResponse writes resp to w, flushing server-sent events as they come,
-// and returns the body bytes written.
-func (r *Router) copyResponse(w http.ResponseWriter, resp *http.Response) (written int64) {
-	defer resp.Body.Close()
-	h := w.Header()
-	for k, v := range resp.Header {
-		h[k] = v
-	}
-	removeHopHeaders(h)
-	w.WriteHeader(resp.StatusCode)
-	bp := copyBufPool.Get().(*[]byte)
-	defer copyBufPool.Put(bp)
-	buf := *bp
-	stream := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	rc := http.NewResponseController(w)
-	for {
-		n, err := resp.Body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return written
-			}
-			written += int64(n)
-			if stream {
-				_ = rc.Flush()
-			}
-		}
-		if err != nil {
-			return written
-		}
-	}
 }
 
 func hostOnly(addr string) string {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/headroom-dev/headroom/router/emulator"
@@ -61,38 +59,12 @@ type testRouter struct {
 	obs *observer.ObservedLogs
 }
 
-// startRouter parses cfg (YAML, with the two test tenants appended), and
-// serves the router on loopback.
+// startRouter serves cfg (YAML, with the two test tenants appended) on
+// loopback (serveRouter).
 func startRouter(t *testing.T, cfg string, mod ...func(*Options)) *testRouter {
 	t.Helper()
-	cfg += fmt.Sprintf(`
-tenants:
-  - {name: acme, keySHA256: [%s]}
-  - {name: globex, keySHA256: [%s], classes: [a]}
-`, HashKey(keyAcme), HashKey(keyGlobex))
-	c, err := Parse([]byte(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	core, obs := observer.New(zap.InfoLevel)
-	reg := prometheus.NewRegistry()
-	o := Options{Config: c, Logger: zap.New(core), Registerer: reg, Gatherer: reg,
-		IntN: rand.New(rand.NewPCG(1, 1)).IntN}
-	for _, m := range mod {
-		m(&o)
-	}
-	var mu sync.Mutex
-	if o.IntN != nil {
-		in := o.IntN
-		o.IntN = func(n int) int { mu.Lock(); defer mu.Unlock(); return in(n) }
-	}
-	r, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	return &testRouter{Router: r, URL: srv.URL, reg: reg, obs: obs}
+	r, _ := serveRouter(t, cfg, mod...)
+	return r
 }
 
 type result struct {
@@ -431,16 +403,15 @@ tenants: [{name: acme, keySHA256: [%s], rateLimit: 1, burst: 3}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(r)
-	defer srv.Close()
+	url := serveURL(t, r)
 	codes := []int{}
 	for range 4 {
-		codes = append(codes, do(t, "POST", srv.URL+"/", keyAcme, map[string]string{"X-Model-Class": "a"}, "{}").code)
+		codes = append(codes, do(t, "POST", url+"/", keyAcme, map[string]string{"X-Model-Class": "a"}, "{}").code)
 	}
 	if fmt.Sprint(codes) != "[200 200 200 429]" {
 		t.Fatalf("codes %v, want three within the burst then 429", codes)
 	}
-	res := do(t, "POST", srv.URL+"/", keyAcme, map[string]string{"X-Model-Class": "a"}, "{}")
+	res := do(t, "POST", url+"/", keyAcme, map[string]string{"X-Model-Class": "a"}, "{}")
 	if res.header.Get("Retry-After") != "1" {
 		t.Fatalf("Retry-After %q, want 1", res.header.Get("Retry-After"))
 	}
@@ -592,15 +563,8 @@ models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
 // delay; then the listener closes and requests in flight finish. The
 // backend holds each request (by X-Req) until the test lets it go, and
 // the drain delay (1h) ends when the test cancels drainCtx, so every step
-// is ordered by the test, not by the clock. Both engines run it: the drain
-// is one routine (Router.run).
+// is ordered by the test, not by the clock.
 func TestGracefulShutdownDrains(t *testing.T) {
-	for _, engine := range []string{EngineNetHTTP, EngineFastHTTP} {
-		t.Run(engine, func(t *testing.T) { testGracefulShutdownDrains(t, engine) })
-	}
-}
-
-func testGracefulShutdownDrains(t *testing.T, engine string) {
 	arrived := make(chan string, 4)
 	gates := map[string]chan struct{}{"inflight": make(chan struct{}), "during": make(chan struct{}), "across": make(chan struct{})}
 	be := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) {
@@ -614,10 +578,10 @@ func testGracefulShutdownDrains(t *testing.T, engine string) {
 		_, _ = io.WriteString(w, "{}")
 	})
 	c, err := Parse([]byte(fmt.Sprintf(`
-server: {drainDelay: 1h, shutdownGrace: 1m, engine: %s}
+server: {drainDelay: 1h, shutdownGrace: 1m}
 models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
 tenants: [{name: acme, keySHA256: [%s]}]
-`, engine, be, HashKey(keyAcme))))
+`, be, HashKey(keyAcme))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -826,7 +790,7 @@ func TestStreamingPassesThrough(t *testing.T) {
 
 func TestDeadlineGives504(t *testing.T) {
 	slow := backend(t, emulator.Options{Class: "a", ServiceMean: 2 * time.Second, ServiceP95: 2 * time.Second})
-	r := startRouter(t, fmt.Sprintf(`models: [{class: a, timeout: 150ms, versions: [{name: v1, endpoints: [%q]}]}]`, slow))
+	r := startRouter(t, fmt.Sprintf(`models: [{class: a, timeout: 150ms, attemptTimeout: 1s, versions: [{name: v1, endpoints: [%q]}]}]`, slow))
 	start := time.Now()
 	res := do(t, "POST", r.URL+"/", keyAcme, map[string]string{"X-Model-Class": "a"}, "{}")
 	if res.code != 504 || !strings.Contains(res.body, `"timeout"`) {
@@ -876,43 +840,32 @@ func TestSetEndpointsFromSource(t *testing.T) {
 	}
 }
 
-// TestAbsoluteFormTarget: on both engines, a request line naming another
-// host and credentials reaches the chosen endpoint with neither.
+// TestAbsoluteFormTarget: a request line naming another host and
+// credentials reaches the chosen endpoint with neither.
 func TestAbsoluteFormTarget(t *testing.T) {
-	engines := []struct {
-		name  string
-		start func(*testing.T, string) *testRouter
-	}{
-		{"nethttp", func(t *testing.T, cfg string) *testRouter { return startRouter(t, cfg) }},
-		{"fasthttp", startFast},
+
+	type seenReq struct{ host, auth, uri string }
+	seen := make(chan seenReq, 1)
+	be := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) {
+		seen <- seenReq{req.Host, req.Header.Get("Authorization"), req.RequestURI}
+		_, _ = io.WriteString(w, "{}")
+	})
+	r := startRouter(t, fmt.Sprintf(`models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, be))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, e := range engines {
-		start := e.start
-		t.Run(e.name, func(t *testing.T) {
-			type seenReq struct{ host, auth, uri string }
-			seen := make(chan seenReq, 1)
-			be := handlerBackend(t, func(w http.ResponseWriter, req *http.Request) {
-				seen <- seenReq{req.Host, req.Header.Get("Authorization"), req.RequestURI}
-				_, _ = io.WriteString(w, "{}")
-			})
-			r := start(t, fmt.Sprintf(`models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, be))
-			conn, err := net.Dial("tcp", strings.TrimPrefix(r.URL, "http://"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			fmt.Fprintf(conn, "POST http://user:pw@evil.example/infer?x=1 HTTP/1.1\r\nHost: evil.example\r\nAuthorization: Bearer %s\r\nX-Model-Class: a\r\nContent-Length: 2\r\n\r\n{}", keyAcme)
-			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("status %d", resp.StatusCode)
-			}
-			if s := <-seen; s.host != be || s.auth != "" || s.uri != "/infer?x=1" {
-				t.Fatalf("backend saw host %q auth %q uri %q", s.host, s.auth, s.uri)
-			}
-		})
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST http://user:pw@evil.example/infer?x=1 HTTP/1.1\r\nHost: evil.example\r\nAuthorization: Bearer %s\r\nX-Model-Class: a\r\nContent-Length: 2\r\n\r\n{}", keyAcme)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if s := <-seen; s.host != be || s.auth != "" || s.uri != "/infer?x=1" {
+		t.Fatalf("backend saw host %q auth %q uri %q", s.host, s.auth, s.uri)
 	}
 }

@@ -2,13 +2,13 @@ package router
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 )
 
@@ -17,7 +17,7 @@ func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 	return r.ServeDrain(ctx, context.Background(), ln)
 }
 
-// ServeDrain serves the router on ln, on the configured engine, until ctx
+// ServeDrain serves the router on ln until ctx
 // ends, then shuts down gracefully: /readyz turns 503 for DrainDelay while
 // requests are still served (so endpoint removal can propagate without
 // failing callers), then the listener closes and in-flight requests get
@@ -26,14 +26,10 @@ func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 // Health checks of the endpoints run while it serves. It returns nil after
 // a clean shutdown.
 func (r *Router) ServeDrain(ctx, drainCtx context.Context, ln net.Listener) error {
-	if r.cfg.Server.Engine == EngineFastHTTP {
-		return r.run(ctx, drainCtx, ln, r.fastServer())
-	}
-	return r.run(ctx, drainCtx, ln, r.netServer())
+	return r.run(ctx, drainCtx, ln, r.fastServer())
 }
 
-// server is one engine's HTTP server as the shared lifecycle (run) sees
-// it: serve returns nil once shutdown has been called; shutdown closes
+// server is the HTTP server as the lifecycle (run) sees it: serve returns nil once shutdown has been called; shutdown closes
 // the listener and waits for in-flight requests until its context ends.
 type server struct {
 	serve    func(net.Listener) error
@@ -41,7 +37,7 @@ type server struct {
 }
 
 // run runs srv on ln with the health checks until ctx ends, then drains
-// and shuts it down (see ServeDrain). Both engines share it.
+// and shuts it down (see ServeDrain).
 func (r *Router) run(ctx, drainCtx context.Context, ln net.Listener, srv server) error {
 	s := r.cfg.Server
 	stopChecks := r.startHealthChecks()
@@ -87,32 +83,31 @@ func waitDelay(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// netServer is the net/http engine's server. Each request's context
-// carries its client connection, so forward can ask whether the client
-// has gone (netHop.clientGone).
-func (r *Router) netServer() server {
-	s := r.cfg.Server
-	srv := &http.Server{
-		Handler:           r,
-		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
-		ReadTimeout:       s.ReadTimeout.D(),
-		WriteTimeout:      s.WriteTimeout.D(),
-		IdleTimeout:       s.IdleTimeout.D(),
-		MaxHeaderBytes:    s.MaxHeaderBytes,
-		ErrorLog:          zap.NewStdLog(r.log.Named("http")),
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ctx, clientConnKey{}, c)
-		},
+// ServeMetrics serves /metrics, /healthz and /readyz on ln (the config's
+// metricsListen) until ctx ends. Off the request path, it is a plain
+// net/http server.
+func (r *Router) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	mux := http.NewServeMux()
+	if r.gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(r.gatherer, promhttp.HandlerOpts{}))
 	}
-	return server{
-		serve: func(ln net.Listener) error {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		},
-		shutdown: srv.Shutdown,
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if ok, _ := r.Ready(); !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "not ready\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, ErrorLog: zap.NewStdLog(r.log.Named("metrics"))}
+	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
+	defer stop()
+	if err := srv.Serve(ln); err != nil && ctx.Err() == nil {
+		return err
 	}
+	return nil
 }
 
 // startHealthChecks starts the health checks, if configured, and returns a
@@ -134,7 +129,9 @@ func (r *Router) startHealthChecks() func() {
 // at once, and records each result as the endpoint's readiness.
 func (r *Router) runHealthChecks(ctx context.Context) {
 	hc := r.cfg.HealthCheck
-	client := &http.Client{Transport: r.transport, Timeout: hc.Timeout.D()}
+	tr := &http.Transport{MaxIdleConnsPerHost: 1, IdleConnTimeout: 2 * hc.Interval.D()}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: hc.Timeout.D()}
 	t := time.NewTicker(hc.Interval.D())
 	defer t.Stop()
 	for {

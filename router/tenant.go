@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"math"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -106,7 +105,7 @@ func NewTenants(a AuthConfig, cfg []TenantConfig) *Tenants {
 
 // Authenticate returns the tenant of the request's key. It never returns or
 // logs the key. A missing key gives the anonymous tenant if one is set.
-func (ts *Tenants) Authenticate(h http.Header) (*Tenant, error) {
+func (ts *Tenants) Authenticate(h HeaderValues) (*Tenant, error) {
 	vs := h.Values(ts.header)
 	if len(vs) > 1 {
 		return nil, errAmbiguousKey
@@ -177,4 +176,15 @@ func (b *TokenBucket) Take(now time.Time) (bool, time.Duration) {
 	}
 	wait := time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
 	return false, wait
+}
+
+// isKey reports whether s is one of the tenants' API keys (compared as
+// Authenticate does: by digest, in constant time over all digests).
+func (ts *Tenants) isKey(s string) bool {
+	d := sha256.Sum256([]byte(s))
+	found := 0
+	for i := range ts.keys {
+		found |= subtle.ConstantTimeCompare(d[:], ts.keys[i].digest[:])
+	}
+	return found == 1
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -25,14 +26,15 @@ import (
 )
 
 func newRouterCmd(a *app) *cobra.Command {
-	var cfgPath, listen, logLevel string
+	var cfgPath, listen, logLevel, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "router --config FILE",
 		Short: "Run the request router in front of the model servers",
 		Long: `router routes each inference request to its model class and version,
 authenticates API keys to tenants, shares capacity fairly across tenants,
 retries within a budget, sheds load with 429/503, and exports the metrics the
-controller scales on (/metrics). /healthz and /readyz are for probes.
+controller scales on (/metrics, on metricsListen when the config sets one).
+/healthz and /readyz are for probes.
 SIGINT/SIGTERM drain in-flight requests before exit. The config file format is
 in docs/router.md.`,
 		Args: cobra.NoArgs,
@@ -54,12 +56,24 @@ in docs/router.md.`,
 			defer func() { _ = log.Sync() }()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return serveRouter(ctx, cfg, log)
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "router config file (YAML)")
 	cmd.Flags().StringVar(&listen, "listen", "", "listen address, overriding the config's")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (scripts/bench-router.sh PROFILE=)")
 	cmd.AddCommand(newRouterCheckCmd(a), newRouterHashKeyCmd(a))
 	return cmd
 }
@@ -98,6 +112,24 @@ func serveRouter(ctx context.Context, cfg *router.Config, log *zap.Logger) error
 				log.Error("endpointslice watch stopped; keeping the last endpoints", zap.Error(err))
 			}
 		}()
+	}
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening for metrics: %w", err)
+		}
+		// Metrics stay up through the drain, until the router has stopped.
+		mctx, stopMetrics := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := r.ServeMetrics(mctx, mln); err != nil {
+				log.Error("metrics server stopped", zap.Error(err))
+			}
+		}()
+		defer func() { stopMetrics(); <-done }()
+		log.Info("metrics listening", zap.String("addr", mln.Addr().String()))
 	}
 	log.Info("router listening", zap.String("addr", ln.Addr().String()), zap.Int("classes", len(cfg.Models)),
 		zap.Int("tenants", len(cfg.Tenants)), zap.Bool("tracing", cfg.Tracing.Enabled))

@@ -312,13 +312,12 @@ func testRouterFollowsSlices(t *testing.T, env *envtest.Env) {
 		"10.1.0.2:8000": readerEmulator(t, "second"),
 	}
 	dial := &net.Dialer{Timeout: 5 * time.Second}
-	transport := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+	dialPod := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if lo, ok := pods[addr]; ok {
 			return dial.DialContext(ctx, network, lo)
 		}
-		return nil, fmt.Errorf("test transport: no pod at %s", addr)
-	}}
-	t.Cleanup(transport.CloseIdleConnections)
+		return nil, fmt.Errorf("test dialer: no pod at %s", addr)
+	}
 
 	const key = "acme-secret-key"
 	cfg, err := router.Parse(fmt.Appendf(nil, `
@@ -331,22 +330,29 @@ tenants:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := router.New(router.Options{Config: cfg, Logger: zap.NewNop(), Transport: transport})
+	r, err := router.New(router.Options{Config: cfg, Logger: zap.NewNop(), Dial: dialPod})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-served })
+	url := "http://" + ln.Addr().String()
 	// answeredBy sends one request through the router and returns the
 	// version of the emulator that answered, or "status N" when none did.
 	answeredBy := func() string {
-		req, err := http.NewRequestWithContext(t.Context(), "POST", srv.URL+"/", strings.NewReader("{}"))
+		req, err := http.NewRequestWithContext(t.Context(), "POST", url+"/", strings.NewReader("{}"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		req.Header.Set("Authorization", "Bearer "+key)
 		req.Header.Set("X-Model-Class", "a")
-		resp, err := srv.Client().Do(req)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package prom
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net"
@@ -43,11 +44,11 @@ func TestReadBackFromRealPrometheus(t *testing.T) {
 	// with 10% injected 500s.
 	emuA := startEmulator(t, emulator.Options{Class: "a", ServiceMean: 40 * time.Millisecond, ServiceP95: 60 * time.Millisecond, Concurrency: 64, Seed: 1})
 	emuB := startEmulator(t, emulator.Options{Class: "b", ServiceMean: 20 * time.Millisecond, ServiceP95: 20 * time.Millisecond, Concurrency: 64, ErrorRate: 0.1, Seed: 2})
-	rt := startRouter(t, emuA, emuB)
+	rt, stopRouter := startRouter(t, emuA, emuB)
 	node1 := startDCGM(t, dcgmNode1)
 	node2 := startDCGM(t, dcgmNode2)
 	lagging := startText(t, laggingRouterText(time.Now(), 6*time.Second))
-	targets := []string{addrOf(rt), addrOf(emuA), addrOf(emuB), addrOf(node1), addrOf(node2), addrOf(lagging)}
+	targets := []string{strings.TrimPrefix(rt, "http://"), addrOf(emuA), addrOf(emuB), addrOf(node1), addrOf(node2), addrOf(lagging)}
 	prom := promtest.Start(t, promtest.Options{Targets: targets, ScrapeInterval: time.Second})
 	for _, tg := range targets {
 		waitUp(t, prom, tg, 1)
@@ -66,10 +67,10 @@ func TestReadBackFromRealPrometheus(t *testing.T) {
 	// Load: 100/s to a and 50/s to b for 12 s (1,800 requests at most).
 	const loadFor = 12 * time.Second
 	start := time.Now()
-	res := sendLoad(t, rt.URL, map[string]float64{"a": 100, "b": 50}, loadFor)
+	res := sendLoad(t, rt, map[string]float64{"a": 100, "b": 50}, loadFor)
 	evalAt := start.Add(loadFor - time.Second)
 	// Wait until Prometheus holds a router scrape past evalAt.
-	if v, _ := prom.WaitFor(t, `timestamp(up{instance="`+addrOf(rt)+`"})`, 10*time.Second,
+	if v, _ := prom.WaitFor(t, `timestamp(up{instance="`+strings.TrimPrefix(rt, "http://")+`"})`, 10*time.Second,
 		func(v float64, ok bool) bool { return ok && v > float64(evalAt.UnixMilli())/1000+0.5 }); v == 0 {
 		t.Fatalf("no router scrape after the evaluation time\n%s", prom.Logs())
 	}
@@ -177,8 +178,8 @@ func TestReadBackFromRealPrometheus(t *testing.T) {
 	})
 
 	t.Run("router gone", func(t *testing.T) {
-		rt.Close()
-		waitUp(t, prom, addrOf(rt), 0)
+		stopRouter()
+		waitUp(t, prom, strings.TrimPrefix(rt, "http://"), 0)
 		got := statsByClass(t, lenient, time.Now(), 20*time.Second)
 		if !hasClasses(got, "c") {
 			t.Errorf("got %v, want only c: a and b are stale-marked", keys(got))
@@ -298,7 +299,9 @@ func startEmulator(t *testing.T, o emulator.Options) *httptest.Server {
 
 const apiKey = "test-key"
 
-func startRouter(t *testing.T, a, b *httptest.Server) *httptest.Server {
+// startRouter serves the router on loopback until the test ends (or stop)
+// and returns its URL.
+func startRouter(t *testing.T, a, b *httptest.Server) (url string, stop func()) {
 	t.Helper()
 	c, err := router.Parse([]byte(fmt.Sprintf(`
 server: {disableAccessLog: true}
@@ -316,9 +319,16 @@ tenants: [{name: acme, keySHA256: [%s]}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := httptest.NewServer(r)
-	t.Cleanup(s.Close)
-	return s
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx, ln) }()
+	stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	return "http://" + ln.Addr().String(), stop
 }
 
 type outcome struct {
