@@ -219,6 +219,43 @@ func (s *Server) Group(name string) (Group, bool) {
 	return c, true
 }
 
+// Groups returns a copy of every group, by name.
+func (s *Server) Groups() []Group {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Group, 0, len(s.groups))
+	for _, g := range s.groups {
+		c := *g
+		c.Instances = slices.Clone(g.Instances)
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b Group) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// SetInstanceState moves one instance of a group to state, as time would
+// one at a time (the sandbox's cloud: a Pending instance goes InService
+// when its node has booted); state "" removes the instance. It reports
+// whether the instance was found.
+func (s *Server) SetInstanceState(group, id, state string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[group]
+	if !ok {
+		return false
+	}
+	i := slices.IndexFunc(g.Instances, func(in Instance) bool { return in.ID == id })
+	if i < 0 {
+		return false
+	}
+	if state == "" {
+		g.Instances = slices.Delete(g.Instances, i, i+1)
+	} else {
+		g.Instances[i].State = state
+	}
+	return true
+}
+
 // PutNodegroup creates or replaces a managed nodegroup; its group must be
 // put too (PutGroup).
 func (s *Server) PutNodegroup(ng Nodegroup) {

@@ -133,3 +133,22 @@ func TestSQSRoundTripOnServe(t *testing.T) {
 		t.Errorf("after delete: %v", srv.Messages("q"))
 	}
 }
+
+func TestSetInstanceState(t *testing.T) {
+	s := awstest.New()
+	s.PutGroup(awstest.Group{Name: "b", Desired: 1, Instances: []awstest.Instance{{ID: "i-1", State: awstest.Pending}, {ID: "i-2", State: awstest.Terminating}}})
+	s.PutGroup(awstest.Group{Name: "a"})
+	if !s.SetInstanceState("b", "i-1", awstest.InService) || !s.SetInstanceState("b", "i-2", "") {
+		t.Fatal("instances not found")
+	}
+	if s.SetInstanceState("b", "i-9", awstest.InService) || s.SetInstanceState("x", "i-1", awstest.InService) {
+		t.Fatal("found an instance that is not there")
+	}
+	gs := s.Groups()
+	if len(gs) != 2 || gs[0].Name != "a" || gs[1].Name != "b" {
+		t.Fatalf("groups %+v, want a then b", gs)
+	}
+	if in := gs[1].Instances; len(in) != 1 || in[0].ID != "i-1" || in[0].State != awstest.InService {
+		t.Fatalf("instances %+v, want i-1 awstest.InService alone", in)
+	}
+}
