@@ -29,7 +29,7 @@ func TestScheduleRates(t *testing.T) {
 		n := 0
 		for _, x := range s {
 			if x.At >= time.Duration(k)*time.Second && x.At < time.Duration(k+1)*time.Second {
-				k := n.Add(1)
+				n++
 			}
 			if x.Class != "en" {
 				t.Fatalf("class %q, want en", x.Class)
