@@ -46,6 +46,7 @@ spot/on-demand nodegroups, and acts on replicas, VPA and nodegroup sizes.`,
 		newEmulateReaderCmd(a),
 		newControllerCmd(a),
 		newRenderCmd(a),
+		newSandboxCmd(a),
 	)
 	return root
 }
