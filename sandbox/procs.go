@@ -55,8 +55,9 @@ func (p *procs) start(name, bin string, args []string, env []string, tee io.Writ
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group: a Ctrl-C at the terminal reaches the sandbox,
-	// which stops its children in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// which stops its children in order; if the sandbox dies, they get
+	// SIGTERM (Pdeathsig).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)

@@ -240,25 +240,16 @@ func (s *Sandbox) kwokEnv() []string {
 // processes, which kwokctl records and stops (Down).
 func (s *Sandbox) startCluster(ctx context.Context) error {
 	b := s.Opts.Bin
-	cfg := filepath.Join(s.Opts.Dir, "kwok.yaml")
-	// kwok manages the nodes the sandbox's cloud creates (annotated), and
-	// none else; pods get IPs from their node's podCIDR (127.x).
-	if err := os.WriteFile(cfg, []byte(`apiVersion: config.kwok.x-k8s.io/v1alpha1
-kind: KwokConfiguration
-options:
-  manageNodesWithAnnotationSelector: `+KwokNodeAnnotation+`=fake
-  cidr: 127.9.0.0/16
-  nodeIP: 127.0.0.1
-`), 0o644); err != nil {
-		return err
-	}
+	// kwok manages every node (kwokctl runs it with --manage-all-nodes):
+	// the cluster has only the sandbox cloud's nodes, and their pods get
+	// IPs from the node's spec.podCIDR, inside 127.0.0.0/8.
 	args := []string{"create", "cluster", "--name", s.Opts.Name, "--runtime", "binary",
 		"--kube-apiserver-binary", b.path("kube-apiserver"),
 		"--kube-controller-manager-binary", b.path("kube-controller-manager"),
 		"--kube-scheduler-binary", b.path("kube-scheduler"),
 		"--kwok-controller-binary", b.path("kwok"),
 		"--etcd-binary", b.path("etcd"),
-		"--config", cfg, "--wait", "2m"}
+		"--wait", "2m"}
 	cmd := exec.CommandContext(ctx, b.path("kwokctl"), args...)
 	cmd.Env = append(os.Environ(), s.kwokEnv()...)
 	out, err := cmd.CombinedOutput()
