@@ -64,7 +64,10 @@ func (p *procs) start(name, bin string, args []string, env []string, tee io.Writ
 	}
 	pr := &proc{cmd: cmd, done: make(chan struct{})}
 	pidFile := filepath.Join(p.dir, "pids", safeName(name)+".pid")
-	_ = os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
+	// The PID and the binary: StopRecorded signals a PID only while it
+	// still runs that binary (a PID the kernel reused is left alone).
+	exe, _ := filepath.EvalSymlinks(cmd.Path)
+	_ = os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"+exe+"\n"), 0o644)
 	go func() {
 		pr.err = cmd.Wait()
 		f.Close()
@@ -156,14 +159,18 @@ func StopRecorded(ctx context.Context, dir string, grace time.Duration) ([]int, 
 		if err != nil {
 			continue
 		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		_ = os.Remove(f)
+		pidStr, exe, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+		pid, err := strconv.Atoi(pidStr)
 		if err != nil || pid <= 1 {
 			continue
+		}
+		if got, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || got != exe {
+			continue // gone, or another program now
 		}
 		if err := syscall.Kill(pid, syscall.SIGTERM); err == nil {
 			pids = append(pids, pid)
 		}
-		_ = os.Remove(f)
 	}
 	deadline := time.Now().Add(grace)
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -175,6 +182,9 @@ func StopRecorded(ctx context.Context, dir string, grace time.Duration) ([]int, 
 				return pids, ctx.Err()
 			case <-tick.C:
 			}
+		}
+		if syscall.Kill(pid, 0) != nil {
+			continue
 		}
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return pids, fmt.Errorf("killing %d: %w", pid, err)

@@ -60,6 +60,14 @@ func newSandboxUpCmd(a *app) *cobra.Command {
 			o.Out = a.stdout
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// A sandbox left in --dir (killed, or still up) goes first.
+			if _, err := sandbox.StopRecorded(ctx, o.Dir, 10*time.Second); err != nil {
+				return err
+			}
+			_, _ = sandbox.DeleteCluster(o.Bin, o.Dir, "")
+			if err := os.RemoveAll(o.Dir); err != nil {
+				return err
+			}
 			s, err := sandbox.Up(ctx, o)
 			if err != nil {
 				return err
