@@ -43,12 +43,18 @@ func newProcs(dir string) (*procs, error) {
 // start runs bin with args as name; its output goes to dir/logs/<name>.log
 // and, when tee is set, through tee too.
 func (p *procs) start(name, bin string, args []string, env []string, tee io.Writer) (*proc, error) {
+	return p.startIn("", name, bin, args, env, tee)
+}
+
+// startIn is start with the working directory wd ("" is the sandbox's).
+func (p *procs) startIn(wd, name, bin string, args []string, env []string, tee io.Writer) (*proc, error) {
 	f, err := os.Create(filepath.Join(p.dir, "logs", safeName(name)+".log"))
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = wd
 	var out io.Writer = f
 	if tee != nil {
 		out = io.MultiWriter(f, tee)

@@ -124,6 +124,7 @@ type Server struct {
 	ngs       map[string]*Nodegroup // cluster/name
 	queues    map[string]*queue     // by URL
 	faults    map[string][]Fault
+	always    map[string]Fault
 	requests  []Request
 	seq       int
 }
@@ -139,7 +140,7 @@ type queue struct {
 
 // New returns an empty server.
 func New() *Server {
-	return &Server{groups: map[string]*Group{}, ngs: map[string]*Nodegroup{}, queues: map[string]*queue{}, faults: map[string][]Fault{}}
+	return &Server{groups: map[string]*Group{}, ngs: map[string]*Nodegroup{}, queues: map[string]*queue{}, faults: map[string][]Fault{}, always: map[string]Fault{}}
 }
 
 // NewTest serves a new server on a loopback port until the test ends and
@@ -396,6 +397,27 @@ func (s *Server) Fail(action string, faults ...Fault) {
 	s.faults[action] = append(s.faults[action], faults...)
 }
 
+// FailAlways answers every request of each action with f, after any
+// queued faults (Fail), until ClearFaults: the sandbox's "the cloud
+// throttles every write for a minute".
+func (s *Server) FailAlways(f Fault, actions ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range actions {
+		s.always[a] = f
+	}
+}
+
+// ClearFaults drops the queued and standing faults of the actions.
+func (s *Server) ClearFaults(actions ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range actions {
+		delete(s.faults, a)
+		delete(s.always, a)
+	}
+}
+
 // Requests returns the recorded requests, optionally only those of the
 // given actions.
 func (s *Server) Requests(actions ...string) []Request {
@@ -461,7 +483,8 @@ func (s *Server) takeFault(action string) (Fault, bool) {
 	defer s.mu.Unlock()
 	q := s.faults[action]
 	if len(q) == 0 {
-		return Fault{}, false
+		f, ok := s.always[action]
+		return f, ok
 	}
 	s.faults[action] = q[1:]
 	return q[0], true

@@ -152,3 +152,28 @@ func TestSetInstanceState(t *testing.T) {
 		t.Fatalf("instances %+v, want i-1 awstest.InService alone", in)
 	}
 }
+
+// FailAlways answers every request until ClearFaults; the SDK, retrying,
+// still gets the throttle.
+func TestFailAlways(t *testing.T) {
+	srv, url := awstest.NewTest(t)
+	srv.PutGroup(awstest.Group{Name: "g", Min: 1, Max: 3, Desired: 1})
+	a := autoscaling.NewFromConfig(config(url))
+	set := func() error {
+		_, err := a.SetDesiredCapacity(context.Background(), &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("g"), DesiredCapacity: aws.Int32(2)})
+		return err
+	}
+	srv.FailAlways(awstest.Throttle, "SetDesiredCapacity")
+	for range 2 {
+		if err := set(); code(err) != "Throttling" {
+			t.Fatalf("throttled: %v", err)
+		}
+	}
+	srv.ClearFaults("SetDesiredCapacity")
+	if err := set(); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := srv.Group("g"); g.Desired != 2 {
+		t.Errorf("desired %d, want 2", g.Desired)
+	}
+}
