@@ -39,7 +39,9 @@ type Step struct {
 	For  time.Duration
 }
 
-// RestartAPIServer stops kube-apiserver (SIGTERM) and starts it again
+// RestartAPIServer stops kube-apiserver (SIGTERM; SIGKILL when it has not
+// exited after 15s: its graceful shutdown drains watches for longer) and
+// starts it again
 // with the same command line, in the same directory, as a process of the
 // sandbox (kwokctl's PID file is pointed at it, so kwokctl delete stops it
 // too). It returns when the new process has started, not when it serves.
@@ -62,8 +64,11 @@ func (s *Sandbox) RestartAPIServer(ctx context.Context) error {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		return fmt.Errorf("stopping kube-apiserver %d: %w", pid, err)
 	}
-	if err := waitGone(ctx, pid, 30*time.Second); err != nil {
-		return err
+	if err := waitGone(ctx, pid, 15*time.Second); err != nil {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		if err := waitGone(ctx, pid, 10*time.Second); err != nil {
+			return err
+		}
 	}
 	p, err := s.procs.startIn(cdir, "kube-apiserver", args[0], args[1:], nil, nil)
 	if err != nil {

@@ -149,6 +149,12 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("cloud-throttles-writes-1m", func(t *testing.T) {
+		// From the minimum (one node), so that the load below needs a write.
+		eventually(t, 3*time.Minute, "back to the minimum", func() (bool, string) {
+			g, _ := s.AWS.Group("eks-gpu-ondemand")
+			r := s.replicas(t)
+			return g.Desired == 1 && r == 2, fmt.Sprintf("desired %d, %d replicas", g.Desired, r)
+		})
 		g0, _ := s.AWS.Group("eks-gpu-ondemand")
 		s.AWS.FailAlways(awstest.Throttle, Writes...)
 		until := time.Now().Add(time.Minute)

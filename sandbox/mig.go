@@ -56,7 +56,7 @@ func PlanMIG(now time.Time, n MIGNode, migs map[string]catalog.MIGConfig, repart
 	}
 	if n.PendingSince.IsZero() || n.State != MIGPending {
 		if n.State == MIGFailed && !n.PendingSince.IsZero() {
-			return nil // failed on this config already; a new label value starts again
+			return nil // failed on this config already; headroom's next relabel sets pending, which starts again
 		}
 		return &MIGStep{Labels: map[string]string{kube.MIGConfigStateLabel: MIGPending},
 			Annotations: map[string]string{PendingSinceAnnotation: now.UTC().Format(time.RFC3339Nano)}}

@@ -16,8 +16,8 @@ import (
 
 // Labels and annotations the sandbox sets on its kwok nodes.
 const (
-	// KwokNodeAnnotation makes the kwok controller manage the node (its
-	// --manage-nodes-with-annotation-selector).
+	// KwokNodeAnnotation marks a node as kwok's, as kwok's own examples
+	// do (kwokctl runs kwok with --manage-all-nodes, so it is informative).
 	KwokNodeAnnotation = "kwok.x-k8s.io/node"
 	// AppliedMIGAnnotation is the MIG config the node's GPUs hold now, as
 	// the MIG manager stand-in last applied it.

@@ -351,12 +351,8 @@ func (s *Sandbox) Down() {
 	if s.awsLn != nil {
 		s.awsLn.Close()
 	}
-	if s.Kubeconfig != "" || true {
-		cmd := exec.Command(s.Opts.Bin.path("kwokctl"), "delete", "cluster", "--name", s.Opts.Name)
-		cmd.Env = append(os.Environ(), s.kwokEnv()...)
-		out, _ := cmd.CombinedOutput()
-		_ = os.WriteFile(filepath.Join(s.Opts.Dir, "logs", "kwokctl-delete.log"), out, 0o644)
-	}
+	out, _ := DeleteCluster(s.Opts.Bin, s.Opts.Dir, s.Opts.Name)
+	_ = os.WriteFile(filepath.Join(s.Opts.Dir, "logs", "kwokctl-delete.log"), out, 0o644)
 }
 
 // DeleteCluster is `kwokctl delete cluster` for a sandbox in dir, for
