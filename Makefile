@@ -17,7 +17,7 @@ test: ## run every test; first installs and builds what the integration tests ne
 	scripts/install-test-deps.sh
 	KUBEBUILDER_ASSETS=$${KUBEBUILDER_ASSETS:-$$(scripts/envtest-assets.sh --no-build)} \
 	HELM_BIN=$${HELM_BIN:-$$(scripts/helm-bin.sh --no-build)} \
-	HEADROOM_SANDBOX_BIN=$${HEADROOM_SANDBOX_BIN:-$$(scripts/sandbox-bins.sh --no-build)} $(GO) test -count=1 ./...
+	HEADROOM_SANDBOX_BIN=$${HEADROOM_SANDBOX_BIN:-$$(scripts/sandbox-bins.sh --no-build)} $(GO) test -count=1 -timeout 30m ./...
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

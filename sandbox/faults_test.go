@@ -119,23 +119,28 @@ func TestFaults(t *testing.T) {
 
 	t.Run("apiserver-restarted", func(t *testing.T) {
 		l := startLoad(t, s, Steps("reader-en", Step{60, 40 * time.Second}))
-		errsBefore, _ := Metric(ctx, s.ControllerURL, "headroom_scaler_observe_errors_total", nil)
 		kill := time.Now()
 		if err := s.RestartAPIServer(ctx); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, time.Minute, "API server ready", func() (bool, string) { return s.APIReady(ctx), "not ready" })
-		// Recovered: the controller ticks again without a read error.
-		ticks, _ := Metric(ctx, s.ControllerURL, "headroom_scaler_ticks_total", nil)
-		eventually(t, time.Minute, "a clean tick after the restart", func() (bool, string) {
-			n, _ := Metric(ctx, s.ControllerURL, "headroom_scaler_ticks_total", nil)
+		// Recovered: the controller (restarted if it lost its Lease) leads
+		// and runs two ticks in a row without a read error.
+		var n0, e0 float64
+		leading := false
+		eventually(t, 90*time.Second, "two clean ticks after the restart", func() (bool, string) {
+			l, _ := Metric(ctx, s.ControllerURL, "headroom_controller_leader", nil)
+			n, ok1 := Metric(ctx, s.ControllerURL, "headroom_scaler_ticks_total", nil)
 			e, _ := Metric(ctx, s.ControllerURL, "headroom_scaler_observe_errors_total", nil)
-			if n >= ticks+2 {
-				if e2, _ := Metric(ctx, s.ControllerURL, "headroom_scaler_observe_errors_total", nil); e2 == e {
-					return true, ""
-				}
+			switch {
+			case l != 1 || !ok1:
+				leading = false
+				return false, "no controller leads"
+			case !leading || e != e0 || n < n0:
+				leading, n0, e0 = true, n, e
+				return false, "leading; waiting for clean ticks"
 			}
-			return false, fmt.Sprintf("ticks %.0f, errors %.0f (before the restart %.0f)", n, e, errsBefore)
+			return n >= n0+2, fmt.Sprintf("ticks %.0f since %.0f", n, n0)
 		})
 		rec := time.Since(kill)
 		slo, res := l.wait(t)

@@ -48,7 +48,7 @@ func (p *procs) start(name, bin string, args []string, env []string, tee io.Writ
 
 // startIn is start with the working directory wd ("" is the sandbox's).
 func (p *procs) startIn(wd, name, bin string, args []string, env []string, tee io.Writer) (*proc, error) {
-	f, err := os.Create(filepath.Join(p.dir, "logs", safeName(name)+".log"))
+	f, err := os.OpenFile(filepath.Join(p.dir, "logs", safeName(name)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +84,23 @@ func (p *procs) startIn(wd, name, bin string, args []string, env []string, tee i
 	p.run[name] = pr
 	p.mu.Unlock()
 	return pr, nil
+}
+
+// owns reports whether pr is still name's process (not stopped or killed
+// by the sandbox).
+func (p *procs) owns(name string, pr *proc) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.run[name] == pr
+}
+
+// restart starts name again if old is still its (exited) process; nil
+// when the sandbox stopped it meanwhile.
+func (p *procs) restart(name string, old *proc, bin string, args, env []string, tee io.Writer) (*proc, error) {
+	if !p.owns(name, old) {
+		return nil, nil
+	}
+	return p.start(name, bin, args, env, tee)
 }
 
 // stop ends name's process: SIGTERM, SIGKILL after grace. Unknown or

@@ -120,6 +120,7 @@ type Sandbox struct {
 	InterruptionQueue string
 
 	procs   *procs
+	ctx     context.Context // ends at Down
 	cancel  context.CancelFunc
 	loops   sync.WaitGroup
 	awsLn   net.Listener
@@ -152,7 +153,7 @@ func Up(ctx context.Context, o Options) (s *Sandbox, err error) {
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s = &Sandbox{Opts: o, Policy: pol, Catalog: cat, procs: ps, cancel: cancel, ports: map[string]int{}}
+	s = &Sandbox{Opts: o, Policy: pol, Catalog: cat, procs: ps, ctx: lctx, cancel: cancel, ports: map[string]int{}}
 	defer func() {
 		if err != nil {
 			s.Down()
@@ -345,9 +346,9 @@ func (s *Sandbox) Down() {
 	if s == nil {
 		return
 	}
-	s.procs.stopAll(10 * time.Second)
-	s.cancel()
+	s.cancel() // first: no loop starts a process, no controller restarts
 	s.loops.Wait()
+	s.procs.stopAll(10 * time.Second)
 	if s.awsLn != nil {
 		s.awsLn.Close()
 	}

@@ -478,11 +478,38 @@ func (s *Sandbox) StartController(ctx context.Context, name string, port int) er
 		"--lease-namespace", "headroom", "--identity", name, "--log-level", "info"}
 	args = append(args, s.Opts.ControllerArgs...)
 	env := []string{"AWS_ACCESS_KEY_ID=AKIDSANDBOX", "AWS_SECRET_ACCESS_KEY=sandbox", "AWS_EC2_METADATA_DISABLED=true"}
-	p, err := s.procs.start(name, s.Opts.Bin.Headroom, args, env, &decisionPrinter{w: s.Opts.Out, who: name})
+	out := &decisionPrinter{w: s.Opts.Out, who: name}
+	p, err := s.procs.start(name, s.Opts.Bin.Headroom, args, env, out)
 	if err != nil {
 		return err
 	}
 	s.addControllerTarget(port)
+	// Like a kubelet with restartPolicy Always: a controller that exits by
+	// itself (it does when it loses its Lease) starts again after a second;
+	// one the sandbox stops or kills does not.
+	s.loops.Go(func() {
+		for cur := p; ; {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-cur.done:
+			}
+			if !s.procs.owns(name, cur) {
+				return
+			}
+			fmt.Fprintf(out.w, "%s %s: exited (%v); restarting\n", time.Now().Format("15:04:05"), name, cur.err)
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			next, err := s.procs.restart(name, cur, s.Opts.Bin.Headroom, args, env, out)
+			if err != nil || next == nil {
+				return
+			}
+			cur = next
+		}
+	})
 	return waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), 2*time.Minute, p.done)
 }
 
