@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -512,6 +513,10 @@ func (s *Sandbox) StartController(ctx context.Context, name string, port int) er
 	})
 	return waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), 2*time.Minute, p.done)
 }
+
+// KillControllerForRestart kills a controller (SIGKILL) and lets the
+// sandbox start it again, as a kubelet restarts a container that died.
+func (s *Sandbox) KillControllerForRestart(name string) { s.procs.signal(name, syscall.SIGKILL) }
 
 // KillController kills a controller (a fault: SIGKILL, the Lease is not
 // released).
