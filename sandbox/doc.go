@@ -21,6 +21,6 @@
 //	PlanReaders   which reader processes to start and stop, from the pods
 //	Schedule      the load generator's send times, from a trace
 //
-// The shells around them (Cloud, MIGManager, Readers, Load, and Sandbox,
+// The shells around them (Cloud, MIGManager, Readers, Run, and Sandbox,
 // which starts and stops every process by PID) only read and write.
 package sandbox
