@@ -7,7 +7,11 @@
 #     scripts/envtest-assets.sh into ${HEADROOM_CACHE:-$HOME/.cache/headroom}
 #     (about 10 minutes on 2 cores when the cache is cold, a second when warm);
 #   - from the Go module proxy: the helm CLI for the chart tests, built once by
-#     scripts/helm-bin.sh into the same cache (about 2 minutes cold).
+#     scripts/helm-bin.sh into the same cache (about 2 minutes cold);
+#   - from the Go module proxy: the sandbox's kube-controller-manager and
+#     kube-scheduler (built with kube-apiserver, in the same go build, by
+#     scripts/envtest-assets.sh), etcd 3.6, kwok and kwokctl, by
+#     scripts/sandbox-bins.sh (about 5 minutes more cold; docs/sandbox.md).
 # Idempotent; the apt step needs root. Tests that need a component skip when
 # it is missing, except under CI=true, where they fail.
 set -euo pipefail
@@ -29,3 +33,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 echo "envtest assets (KUBEBUILDER_ASSETS): $(scripts/envtest-assets.sh)"
 echo "helm (HELM_BIN): $(scripts/helm-bin.sh)"
+echo "sandbox binaries (HEADROOM_SANDBOX_BIN): $(scripts/sandbox-bins.sh)"

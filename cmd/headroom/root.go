@@ -48,6 +48,7 @@ spot/on-demand nodegroups, and acts on replicas, VPA and nodegroup sizes.`,
 		newControllerCmd(a),
 		newRenderCmd(a),
 		newScorecardCmd(a),
+		newSandboxCmd(a),
 	)
 	return root
 }

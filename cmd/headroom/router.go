@@ -22,11 +22,12 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/headroom-dev/headroom/router"
+	"github.com/headroom-dev/headroom/router/endpointsfile"
 	"github.com/headroom-dev/headroom/router/endpointslices"
 )
 
 func newRouterCmd(a *app) *cobra.Command {
-	var cfgPath, listen, logLevel, cpuProfile string
+	var cfgPath, listen, logLevel, cpuProfile, endpointsFile string
 	cmd := &cobra.Command{
 		Use:   "router --config FILE",
 		Short: "Run the request router in front of the model servers",
@@ -67,11 +68,12 @@ in docs/router.md.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
-			return serveRouter(ctx, cfg, log)
+			return serveRouter(ctx, cfg, log, endpointsFile)
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "router config file (YAML)")
 	cmd.Flags().StringVar(&listen, "listen", "", "listen address, overriding the config's")
+	cmd.Flags().StringVar(&endpointsFile, "endpoints-file", "", "read the endpoints of versions that name a service from this file (namespace/name: [host:port, ...]), polled, instead of EndpointSlices; the sandbox's way (docs/sandbox.md)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (scripts/bench-router.sh PROFILE=)")
 	cmd.AddCommand(newRouterCheckCmd(a), newRouterHashKeyCmd(a))
@@ -79,7 +81,7 @@ in docs/router.md.`,
 }
 
 // serveRouter wires the router: registry, tracer, listener.
-func serveRouter(ctx context.Context, cfg *router.Config, log *zap.Logger) error {
+func serveRouter(ctx context.Context, cfg *router.Config, log *zap.Logger, endpointsFile string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	tp, shutdownTracing, err := router.NewTracerProvider(ctx, cfg.Tracing)
@@ -95,7 +97,10 @@ func serveRouter(ctx context.Context, cfg *router.Config, log *zap.Logger) error
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
-	if targets := serviceTargets(cfg); len(targets) > 0 {
+	if targets := serviceTargets(cfg); len(targets) > 0 && endpointsFile != "" {
+		src := &endpointsfile.Source{Path: endpointsFile, Targets: targets, Logger: log.Named("endpointsfile")}
+		go func() { _ = src.Run(ctx, r.SetEndpoints) }()
+	} else if len(targets) > 0 {
 		rc, err := rest.InClusterConfig()
 		if err != nil {
 			ln.Close()

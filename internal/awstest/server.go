@@ -124,6 +124,7 @@ type Server struct {
 	ngs       map[string]*Nodegroup // cluster/name
 	queues    map[string]*queue     // by URL
 	faults    map[string][]Fault
+	always    map[string]Fault
 	requests  []Request
 	seq       int
 }
@@ -139,7 +140,7 @@ type queue struct {
 
 // New returns an empty server.
 func New() *Server {
-	return &Server{groups: map[string]*Group{}, ngs: map[string]*Nodegroup{}, queues: map[string]*queue{}, faults: map[string][]Fault{}}
+	return &Server{groups: map[string]*Group{}, ngs: map[string]*Nodegroup{}, queues: map[string]*queue{}, faults: map[string][]Fault{}, always: map[string]Fault{}}
 }
 
 // NewTest serves a new server on a loopback port until the test ends and
@@ -217,6 +218,43 @@ func (s *Server) Group(name string) (Group, bool) {
 	c := *g
 	c.Instances = slices.Clone(g.Instances)
 	return c, true
+}
+
+// Groups returns a copy of every group, by name.
+func (s *Server) Groups() []Group {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Group, 0, len(s.groups))
+	for _, g := range s.groups {
+		c := *g
+		c.Instances = slices.Clone(g.Instances)
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b Group) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// SetInstanceState moves one instance of a group to state, as time would
+// one at a time (the sandbox's cloud: a Pending instance goes InService
+// when its node has booted); state "" removes the instance. It reports
+// whether the instance was found.
+func (s *Server) SetInstanceState(group, id, state string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[group]
+	if !ok {
+		return false
+	}
+	i := slices.IndexFunc(g.Instances, func(in Instance) bool { return in.ID == id })
+	if i < 0 {
+		return false
+	}
+	if state == "" {
+		g.Instances = slices.Delete(g.Instances, i, i+1)
+	} else {
+		g.Instances[i].State = state
+	}
+	return true
 }
 
 // PutNodegroup creates or replaces a managed nodegroup; its group must be
@@ -359,6 +397,27 @@ func (s *Server) Fail(action string, faults ...Fault) {
 	s.faults[action] = append(s.faults[action], faults...)
 }
 
+// FailAlways answers every request of each action with f, after any
+// queued faults (Fail), until ClearFaults: the sandbox's "the cloud
+// throttles every write for a minute".
+func (s *Server) FailAlways(f Fault, actions ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range actions {
+		s.always[a] = f
+	}
+}
+
+// ClearFaults drops the queued and standing faults of the actions.
+func (s *Server) ClearFaults(actions ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range actions {
+		delete(s.faults, a)
+		delete(s.always, a)
+	}
+}
+
 // Requests returns the recorded requests, optionally only those of the
 // given actions.
 func (s *Server) Requests(actions ...string) []Request {
@@ -424,7 +483,8 @@ func (s *Server) takeFault(action string) (Fault, bool) {
 	defer s.mu.Unlock()
 	q := s.faults[action]
 	if len(q) == 0 {
-		return Fault{}, false
+		f, ok := s.always[action]
+		return f, ok
 	}
 	s.faults[action] = q[1:]
 	return q[0], true

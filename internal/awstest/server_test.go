@@ -133,3 +133,47 @@ func TestSQSRoundTripOnServe(t *testing.T) {
 		t.Errorf("after delete: %v", srv.Messages("q"))
 	}
 }
+
+func TestSetInstanceState(t *testing.T) {
+	s := awstest.New()
+	s.PutGroup(awstest.Group{Name: "b", Desired: 1, Instances: []awstest.Instance{{ID: "i-1", State: awstest.Pending}, {ID: "i-2", State: awstest.Terminating}}})
+	s.PutGroup(awstest.Group{Name: "a"})
+	if !s.SetInstanceState("b", "i-1", awstest.InService) || !s.SetInstanceState("b", "i-2", "") {
+		t.Fatal("instances not found")
+	}
+	if s.SetInstanceState("b", "i-9", awstest.InService) || s.SetInstanceState("x", "i-1", awstest.InService) {
+		t.Fatal("found an instance that is not there")
+	}
+	gs := s.Groups()
+	if len(gs) != 2 || gs[0].Name != "a" || gs[1].Name != "b" {
+		t.Fatalf("groups %+v, want a then b", gs)
+	}
+	if in := gs[1].Instances; len(in) != 1 || in[0].ID != "i-1" || in[0].State != awstest.InService {
+		t.Fatalf("instances %+v, want i-1 awstest.InService alone", in)
+	}
+}
+
+// FailAlways answers every request until ClearFaults; the SDK, retrying,
+// still gets the throttle.
+func TestFailAlways(t *testing.T) {
+	srv, url := awstest.NewTest(t)
+	srv.PutGroup(awstest.Group{Name: "g", Min: 1, Max: 3, Desired: 1})
+	a := autoscaling.NewFromConfig(config(url))
+	set := func() error {
+		_, err := a.SetDesiredCapacity(context.Background(), &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("g"), DesiredCapacity: aws.Int32(2)})
+		return err
+	}
+	srv.FailAlways(awstest.Throttle, "SetDesiredCapacity")
+	for range 2 {
+		if err := set(); code(err) != "Throttling" {
+			t.Fatalf("throttled: %v", err)
+		}
+	}
+	srv.ClearFaults("SetDesiredCapacity")
+	if err := set(); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := srv.Group("g"); g.Desired != 2 {
+		t.Errorf("desired %d, want 2", g.Desired)
+	}
+}
