@@ -69,6 +69,13 @@ func (r *Router) fastServer() server {
 			return fasthttp.RequestConfig{ReadTimeout: s.ReadTimeout.D()}
 		},
 		ErrorHandler: func(fc *fasthttp.RequestCtx, err error) {
+			if nothingRead(err) {
+				// A new connection that sent nothing before the head's
+				// deadline: closed unanswered, as net/http does. fasthttp
+				// writes whatever this leaves, so the connection goes first.
+				_ = fc.Conn().Close()
+				return
+			}
 			re := &RequestError{Status: http.StatusBadRequest, Code: "bad_request", Message: "the request could not be parsed"}
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 				re = errTooLarge
@@ -77,6 +84,14 @@ func (r *Router) fastServer() server {
 		},
 	}
 	return server{serve: srv.Serve, shutdown: srv.ShutdownWithContext}
+}
+
+// nothingRead reports whether fasthttp gave up on a new connection before
+// its first byte: it then passes the read's own timeout, unwrapped, where
+// a partly read head comes wrapped ("error when reading request headers").
+func nothingRead(err error) bool {
+	op, ok := err.(*net.OpError)
+	return ok && op.Timeout()
 }
 
 func (r *Router) fastHandler(fc *fasthttp.RequestCtx, metrics fasthttp.RequestHandler) {

@@ -700,6 +700,39 @@ models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
 	}
 }
 
+// A connection that never sends a byte (a client's pool dialling ahead,
+// a load balancer's pre-opened connection) is closed at readHeaderTimeout
+// without an answer: a 400 written to it would reach the client as the
+// answer to whatever request it sends next.
+func TestIdleNewConnectionClosedSilently(t *testing.T) {
+	a := backend(t, emulator.Options{Class: "a"})
+	c, err := Parse([]byte(fmt.Sprintf(`
+server: {readHeaderTimeout: 200ms, readTimeout: 300ms}
+models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
+`, a)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := New(Options{Config: c})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Serve(ctx, ln) }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("the server did not close an idle connection: %v", err)
+	}
+	if len(b) > 0 {
+		t.Fatalf("the server wrote %q to a connection that sent nothing", b)
+	}
+}
+
 func TestAccessLogHasNoSecrets(t *testing.T) {
 	a := backend(t, emulator.Options{Class: "a"})
 	r := startRouter(t, fmt.Sprintf(`models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]`, a))

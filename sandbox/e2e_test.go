@@ -148,13 +148,43 @@ func gpuNodes(t *testing.T, s *Sandbox) []corev1.Node {
 // drained and removed.
 func TestSpike(t *testing.T) {
 	s := startSandbox(t, Options{})
-	first := map[string]bool{}
-	for _, n := range gpuNodes(t, s) {
-		first[n.Name] = true
-	}
+	first := nodeNames(t, s)
 	if len(first) != 1 {
 		t.Fatalf("%d nodes at the start, want the nodegroup's minimum, 1", len(first))
 	}
+	rep := spike(t, s, first)
+	if rep.Nodes.Peak["gpu-ondemand"] < 2 {
+		t.Errorf("peak nodes %v, want the nodegroup grown to 2 or more", rep.Nodes.Peak)
+	}
+
+	// After the spike: back to the minimum replicas, and the emptied node
+	// drained and removed, in the API server and in the cloud.
+	eventually(t, 3*time.Minute, "scale down and node removal", func() (bool, string) {
+		d, err := s.Kube.AppsV1().Deployments(s.Opts.Namespace).Get(t.Context(), "reader-en", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		nodes := gpuNodes(t, s)
+		g, _ := s.AWS.Group("eks-gpu-ondemand")
+		ok := *d.Spec.Replicas == 2 && len(nodes) == 1 && g.Desired == 1
+		return ok, fmt.Sprintf("replicas %d, %d nodes, desired %d", *d.Spec.Replicas, len(nodes), g.Desired)
+	})
+}
+
+func nodeNames(t *testing.T, s *Sandbox) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, n := range gpuNodes(t, s) {
+		out[n.Name] = true
+	}
+	return out
+}
+
+// spike replays testdata/spike.csv: it returns once a reader runs on a
+// node not in first and the replay has ended, with the router holding the
+// class within its SLO and no request lost.
+func spike(t *testing.T, s *Sandbox, first map[string]bool) ReplayReport {
+	t.Helper()
 	repc := make(chan ReplayReport, 1)
 	errc := make(chan error, 1)
 	go func() {
@@ -164,16 +194,24 @@ func TestSpike(t *testing.T) {
 		repc <- rep
 	}()
 
-	// The nodegroup grows and a reader pod runs on a new node.
-	eventually(t, 2*time.Minute, "a reader Running on a new node", func() (bool, string) {
+	// The nodegroup grows and a reader pod turns Ready on a new node, its
+	// model's load time after it started.
+	eventually(t, 2*time.Minute, "a reader Ready on a new node", func() (bool, string) {
 		pods, err := s.Kube.CoreV1().Pods(s.Opts.Namespace).List(t.Context(), metav1.ListOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
 		for _, p := range pods.Items {
-			if p.Spec.NodeName != "" && !first[p.Spec.NodeName] && p.Status.Phase == corev1.PodRunning {
-				return true, ""
+			if p.Spec.NodeName == "" || first[p.Spec.NodeName] || p.Status.Phase != corev1.PodRunning || !podReady(&p) {
+				continue
 			}
+			load := s.Policy.Classes[0].Spec.Model.LoadTime.Duration
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && p.Status.StartTime != nil && c.LastTransitionTime.Sub(p.Status.StartTime.Time) < load-time.Second {
+					t.Errorf("pod %s Ready %s after it started, before the model's load time %s", p.Name, c.LastTransitionTime.Sub(p.Status.StartTime.Time), load)
+				}
+			}
+			return true, ""
 		}
 		return false, fmt.Sprintf("%d nodes, %d pods", len(gpuNodes(t, s)), len(pods.Items))
 	})
@@ -191,20 +229,5 @@ func TestSpike(t *testing.T) {
 	if rep.Client.Lost > 0 {
 		t.Errorf("%d requests lost (no answer)", rep.Client.Lost)
 	}
-	if rep.Nodes.Peak["gpu-ondemand"] < 2 {
-		t.Errorf("peak nodes %v, want the nodegroup grown to 2 or more", rep.Nodes.Peak)
-	}
-
-	// After the spike: back to the minimum replicas, and the emptied node
-	// drained and removed, in the API server and in the cloud.
-	eventually(t, 3*time.Minute, "scale down and node removal", func() (bool, string) {
-		d, err := s.Kube.AppsV1().Deployments(s.Opts.Namespace).Get(t.Context(), "reader-en", metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		nodes := gpuNodes(t, s)
-		g, _ := s.AWS.Group("eks-gpu-ondemand")
-		ok := *d.Spec.Replicas == 2 && len(nodes) == 1 && g.Desired == 1
-		return ok, fmt.Sprintf("replicas %d, %d nodes, desired %d", *d.Spec.Replicas, len(nodes), g.Desired)
-	})
+	return rep
 }

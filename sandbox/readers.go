@@ -84,3 +84,13 @@ func Serving(p *corev1.Pod, classLabel, container string) (ReaderPod, bool) {
 	}
 	return r, true
 }
+
+// podReady reads a pod's Ready condition.
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -124,6 +125,7 @@ type Sandbox struct {
 	cancel  context.CancelFunc
 	loops   sync.WaitGroup
 	awsLn   net.Listener
+	cloud   *Cloud
 	ports   map[string]int
 	readers *Readers
 }
@@ -236,6 +238,12 @@ func (s *Sandbox) kwokEnv() []string {
 	return []string{"KWOK_WORKDIR=" + filepath.Join(s.Opts.Dir, "kwok")}
 }
 
+// kwokStages are kwok's pod and node stages, with pods started not Ready
+// (the reader supervisor probes them).
+//
+//go:embed kwok-stages.yaml
+var kwokStages []byte
+
 // startCluster creates the kwok cluster: etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler and kwok-controller as local
 // processes, which kwokctl records and stops (Down).
@@ -244,7 +252,11 @@ func (s *Sandbox) startCluster(ctx context.Context) error {
 	// kwok manages every node (kwokctl runs it with --manage-all-nodes):
 	// the cluster has only the sandbox cloud's nodes, and their pods get
 	// IPs from the node's spec.podCIDR, inside 127.0.0.0/8.
-	args := []string{"create", "cluster", "--name", s.Opts.Name, "--runtime", "binary",
+	stages := filepath.Join(s.Opts.Dir, "kwok-stages.yaml")
+	if err := os.WriteFile(stages, kwokStages, 0o644); err != nil {
+		return err
+	}
+	args := []string{"create", "cluster", "--name", s.Opts.Name, "--runtime", "binary", "--config", stages,
 		"--kube-apiserver-binary", b.path("kube-apiserver"),
 		"--kube-controller-manager-binary", b.path("kube-controller-manager"),
 		"--kube-scheduler-binary", b.path("kube-scheduler"),

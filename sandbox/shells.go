@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,9 +16,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -26,6 +27,7 @@ import (
 	"github.com/headroom-dev/headroom/binpack/catalog"
 	"github.com/headroom-dev/headroom/internal/awstest"
 	"github.com/headroom-dev/headroom/policies"
+	"github.com/headroom-dev/headroom/scaler/aws"
 	"github.com/headroom-dev/headroom/scaler/kube"
 )
 
@@ -43,6 +45,27 @@ type Cloud struct {
 	seen  map[string]time.Time
 	cidrs map[string]int // instance -> podCIDR index
 	next  int
+	// reclaims are spot instances EC2 takes back at a time (Interrupt).
+	reclaims map[string]reclaim
+}
+
+type reclaim struct {
+	group string
+	at    time.Time
+}
+
+// Interrupt is EC2's spot interruption of one instance of group: the
+// warning goes on the interruption queue now, dated so that the two
+// minutes it announces end at terminates, and at terminates the instance
+// is reclaimed (awstest.Server.Reclaim), whatever headroom did meanwhile.
+func (c *Cloud) Interrupt(queue, group, id string, terminates time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reclaims == nil {
+		c.reclaims = map[string]reclaim{}
+	}
+	c.reclaims[id] = reclaim{group: group, at: terminates}
+	c.AWS.Send(queue, SpotNotice(id, terminates.Add(-aws.SpotWarning)))
 }
 
 // Step runs one reconciliation at now.
@@ -51,6 +74,12 @@ func (c *Cloud) Step(ctx context.Context, now time.Time) error {
 	defer c.mu.Unlock()
 	if c.seen == nil {
 		c.seen, c.cidrs = map[string]time.Time{}, map[string]int{}
+	}
+	for id, r := range c.reclaims {
+		if !now.Before(r.at) {
+			c.AWS.Reclaim(r.group, id)
+			delete(c.reclaims, id)
+		}
 	}
 	var ins []CloudInstance
 	zone := map[string]string{}
@@ -124,6 +153,26 @@ func (c *Cloud) deleteNode(ctx context.Context, name string) error {
 	return nil
 }
 
+// InterruptSpot interrupts the spot instance behind a node: its warning
+// now, and the instance reclaimed at terminates (Cloud.Interrupt).
+func (s *Sandbox) InterruptSpot(ctx context.Context, node string, terminates time.Time) error {
+	n, err := s.Kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if n.Labels[kube.CapacityTypeLabel] != "SPOT" {
+		return fmt.Errorf("node %s is not a spot node", node)
+	}
+	id := n.Labels[InstanceLabel]
+	for name, ng := range s.cloud.Groups {
+		if ng.Name == n.Labels[kube.NodeGroupLabel] {
+			s.cloud.Interrupt(s.InterruptionQueue, name, id, terminates)
+			return nil
+		}
+	}
+	return fmt.Errorf("node %s: no cloud group for nodegroup %q", node, n.Labels[kube.NodeGroupLabel])
+}
+
 // SpotNotice is the EventBridge "EC2 Spot Instance Interruption Warning"
 // for an instance, as the rules of docs/aws.md put it on the queue.
 func SpotNotice(instanceID string, at time.Time) string {
@@ -175,11 +224,11 @@ func (s *Sandbox) startCloud(ctx context.Context) error {
 	s.awsLn, s.AWS = ln, srv
 	s.AWSURL = "http://" + ln.Addr().String()
 	go func() { _ = srv.Serve(ln) }()
-	cloud := &Cloud{Kube: s.Kube, AWS: srv, Policy: s.Policy, Catalog: s.Catalog, Groups: groups}
-	if err := cloud.Step(ctx, time.Now()); err != nil {
+	s.cloud = &Cloud{Kube: s.Kube, AWS: srv, Policy: s.Policy, Catalog: s.Catalog, Groups: groups}
+	if err := s.cloud.Step(ctx, time.Now()); err != nil {
 		return err
 	}
-	s.loop(ctx, "cloud", cloud.Step)
+	s.loop(ctx, "cloud", s.cloud.Step)
 	return nil
 }
 
@@ -273,6 +322,7 @@ type Readers struct {
 	mu      sync.Mutex
 	running map[string]ReaderPod // by key
 	written []byte
+	client  *http.Client
 }
 
 func (r *Readers) procName(p ReaderPod) string {
@@ -302,9 +352,11 @@ func (r *Readers) Step(ctx context.Context, _ time.Time) error {
 		return fmt.Errorf("listing reader pods: %w", err)
 	}
 	var serving []ReaderPod
+	ready := map[string]bool{}
 	for i := range pods.Items {
 		if p, ok := Serving(&pods.Items[i], cl, ctr); ok {
 			serving = append(serving, p)
+			ready[p.Key()] = podReady(&pods.Items[i])
 		}
 	}
 	keys := map[string]bool{}
@@ -327,7 +379,83 @@ func (r *Readers) Step(ctx context.Context, _ time.Time) error {
 	if err := r.writeFiles(slices.Collect(maps.Values(r.running))); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, r.probe(ctx, ready))
 	return errors.Join(errs...)
+}
+
+// probe is the kubelet's readiness probe (kwok-stages.yaml starts pods
+// not Ready): it asks every running reader's /readyz at once and sets its
+// pod's Ready and ContainersReady conditions, and its containers' ready,
+// where they differ from the answer.
+func (r *Readers) probe(ctx context.Context, ready map[string]bool) error {
+	if r.client == nil {
+		r.client = &http.Client{Timeout: 500 * time.Millisecond}
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for k, p := range r.running {
+		wg.Go(func() {
+			now := r.readyz(ctx, fmt.Sprintf("http://%s:%d/readyz", p.IP, p.Port))
+			if now == ready[k] {
+				return
+			}
+			if err := r.setReady(ctx, p, now); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (r *Readers) readyz(ctx context.Context, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (r *Readers) setReady(ctx context.Context, p ReaderPod, ready bool) error {
+	pod, err := r.Kube.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("pod %s: %w", p.Name, err)
+	}
+	if string(pod.UID) != p.UID {
+		return nil // recreated under the same name: another process
+	}
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	now := metav1.Now()
+	for _, t := range []corev1.PodConditionType{corev1.PodReady, corev1.ContainersReady} {
+		i := slices.IndexFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == t })
+		if i < 0 {
+			pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{Type: t})
+			i = len(pod.Status.Conditions) - 1
+		}
+		if pod.Status.Conditions[i].Status != status {
+			pod.Status.Conditions[i].Status, pod.Status.Conditions[i].LastTransitionTime = status, now
+		}
+	}
+	for i := range pod.Status.ContainerStatuses {
+		pod.Status.ContainerStatuses[i].Ready = ready
+	}
+	if _, err := r.Kube.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("pod %s readiness: %w", p.Name, err)
+	}
+	return nil
 }
 
 func (r *Readers) args(p ReaderPod) []string {
@@ -513,10 +641,6 @@ func (s *Sandbox) StartController(ctx context.Context, name string, port int) er
 	})
 	return waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), 2*time.Minute, p.done)
 }
-
-// KillControllerForRestart kills a controller (SIGKILL) and lets the
-// sandbox start it again, as a kubelet restarts a container that died.
-func (s *Sandbox) KillControllerForRestart(name string) { s.procs.signal(name, syscall.SIGKILL) }
 
 // KillController kills a controller (a fault: SIGKILL, the Lease is not
 // released).

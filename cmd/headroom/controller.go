@@ -218,13 +218,21 @@ func runController(ctx context.Context, a *app, f *controllerFlags, log *zap.Log
 		return err
 	}
 	if !f.once {
+		// Run returns on its own when the Lease is lost; the notice poller
+		// must stop with it, or the process would wait on it forever.
+		rctx, stop := context.WithCancel(ctx)
+		defer stop()
 		if awsCloud != nil {
-			if err := awsCloud.Start(ctx); err != nil {
+			if err := awsCloud.Start(rctx); err != nil {
 				return err
 			}
-			defer awsCloud.Wait()
 		}
-		return ctl.Run(ctx)
+		err := ctl.Run(rctx)
+		stop()
+		if awsCloud != nil {
+			awsCloud.Wait()
+		}
+		return err
 	}
 	d, err := ctl.Once(ctx)
 	if err != nil {

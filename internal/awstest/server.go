@@ -257,6 +257,26 @@ func (s *Server) SetInstanceState(group, id, state string) bool {
 	return true
 }
 
+// Reclaim is EC2 taking a spot instance back: the instance is
+// Terminated, and its group, now below its desired capacity, launches a
+// Pending replacement, as an Auto Scaling group replaces an instance that
+// went away. It reports whether the instance was found.
+func (s *Server) Reclaim(group, id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[group]
+	if !ok {
+		return false
+	}
+	i := slices.IndexFunc(g.Instances, func(in Instance) bool { return in.ID == id })
+	if i < 0 {
+		return false
+	}
+	g.Instances[i].State = Terminated
+	s.resize(g)
+	return true
+}
+
 // PutNodegroup creates or replaces a managed nodegroup; its group must be
 // put too (PutGroup).
 func (s *Server) PutNodegroup(ng Nodegroup) {

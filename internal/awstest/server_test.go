@@ -153,6 +153,28 @@ func TestSetInstanceState(t *testing.T) {
 	}
 }
 
+// A reclaimed spot instance is Terminated and its group, below desired,
+// launches one Pending replacement.
+func TestReclaim(t *testing.T) {
+	s := awstest.New()
+	s.PutGroup(awstest.Group{Name: "spot", Min: 1, Max: 4, Desired: 2, AvailabilityZones: []string{"eu-central-1a"},
+		Instances: []awstest.Instance{{ID: "i-1", State: awstest.InService}, {ID: "i-2", State: awstest.InService}}})
+	if !s.Reclaim("spot", "i-2") {
+		t.Fatal("i-2 not found")
+	}
+	if s.Reclaim("spot", "i-9") || s.Reclaim("x", "i-1") {
+		t.Fatal("reclaimed an instance that is not there")
+	}
+	g, _ := s.Group("spot")
+	states := map[string]int{}
+	for _, in := range g.Instances {
+		states[in.State]++
+	}
+	if g.Desired != 2 || len(g.Instances) != 3 || states[awstest.InService] != 1 || states[awstest.Terminated] != 1 || states[awstest.Pending] != 1 {
+		t.Fatalf("group after reclaim: desired %d, instances %+v; want i-1 InService, i-2 Terminated, one Pending", g.Desired, g.Instances)
+	}
+}
+
 // FailAlways answers every request until ClearFaults; the SDK, retrying,
 // still gets the throttle.
 func TestFailAlways(t *testing.T) {
