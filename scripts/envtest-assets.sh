@@ -21,15 +21,8 @@
 set -euo pipefail
 
 K8S_VERSION=1.37.2 # keep in step with tools/envtest/go.mod
-build=1
-case "${1:-}" in
-  --no-build) build=0 ;;
-  "") ;;
-  *) echo "usage: $0 [--no-build]" >&2; exit 2 ;;
-esac
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-cache=${HEADROOM_CACHE:-$HOME/.cache/headroom}
+. "$(dirname "$0")/cache-lib.sh"
+cache_init "$@"
 dir=$cache/envtest/v$K8S_VERSION
 
 bins=(kube-apiserver kube-controller-manager kube-scheduler)
@@ -39,21 +32,7 @@ missing() {
 }
 complete() { [ -z "$(missing)" ] && [ -x "$dir/etcd" ]; }
 
-if complete; then
-  echo "$dir"
-  exit 0
-fi
-if [ "$build" = 0 ]; then
-  exit 1
-fi
-
-mkdir -p "$dir"
-# One build at a time per cache: a second caller waits for the first and then
-# finds the binary.
-if command -v flock >/dev/null; then
-  exec 9>"$dir/.lock"
-  flock 9
-fi
+cache_find "$dir" "$dir"
 
 todo=$(missing)
 if [ -n "$todo" ]; then

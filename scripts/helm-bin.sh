@@ -16,33 +16,13 @@
 set -euo pipefail
 
 HELM_VERSION=4.3.2 # keep in step with tools/helm/go.mod (a test checks)
-build=1
-case "${1:-}" in
-  --no-build) build=0 ;;
-  "") ;;
-  *) echo "usage: $0 [--no-build]" >&2; exit 2 ;;
-esac
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-cache=${HEADROOM_CACHE:-$HOME/.cache/headroom}
+. "$(dirname "$0")/cache-lib.sh"
+cache_init "$@"
 dir=$cache/helm/v$HELM_VERSION
 bin=$dir/helm
 
-if [ -x "$bin" ]; then
-  echo "$bin"
-  exit 0
-fi
-if [ "$build" = 0 ]; then
-  exit 1
-fi
-
-mkdir -p "$dir"
-# One build at a time per cache: a second caller waits for the first and then
-# finds the binary.
-if command -v flock >/dev/null; then
-  exec 9>"$dir/.lock"
-  flock 9
-fi
+complete() { [ -x "$bin" ]; }
+cache_find "$dir" "$bin"
 
 if [ ! -x "$bin" ]; then
   echo "scripts/helm-bin.sh: building helm v$HELM_VERSION from the Go module proxy into $dir (about 2 minutes on 2 cores, once)" >&2

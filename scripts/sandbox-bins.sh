@@ -24,15 +24,8 @@ set -euo pipefail
 ETCD_VERSION=3.6.17 # keep in step with tools/etcd/go.mod
 KWOK_VERSION=0.8.0
 K8S_VERSION=1.37.2
-build=1
-case "${1:-}" in
-  --no-build) build=0 ;;
-  "") ;;
-  *) echo "usage: $0 [--no-build]" >&2; exit 2 ;;
-esac
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-cache=${HEADROOM_CACHE:-$HOME/.cache/headroom}
+. "$(dirname "$0")/cache-lib.sh"
+cache_init "$@"
 dir=$cache/sandbox/k8s-v$K8S_VERSION-etcd-v$ETCD_VERSION-kwok-v$KWOK_VERSION
 bins=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok kwokctl prometheus)
 
@@ -41,19 +34,7 @@ complete() {
   for b in "${bins[@]}"; do [ -x "$dir/$b" ] || return 1; done
 }
 
-if complete; then
-  echo "$dir"
-  exit 0
-fi
-if [ "$build" = 0 ]; then
-  exit 1
-fi
-
-mkdir -p "$dir"
-if command -v flock >/dev/null; then
-  exec 9>"$dir/.lock"
-  flock 9
-fi
+cache_find "$dir" "$dir"
 
 if [ ! -x "$dir/kube-apiserver" ] || [ ! -x "$dir/kube-controller-manager" ] || [ ! -x "$dir/kube-scheduler" ]; then
   k8s=$("$root/scripts/envtest-assets.sh")
