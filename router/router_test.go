@@ -669,7 +669,10 @@ tenants: [{name: acme, keySHA256: [%s]}]
 	}
 }
 
-func TestSlowClientTimedOut(t *testing.T) {
+// dialShortTimeouts connects to a router whose head must arrive within
+// 200ms (readHeaderTimeout) and whole request within 300ms.
+func dialShortTimeouts(t *testing.T) net.Conn {
+	t.Helper()
 	a := backend(t, emulator.Options{Class: "a"})
 	c, err := Parse([]byte(fmt.Sprintf(`
 server: {readHeaderTimeout: 200ms, readTimeout: 300ms}
@@ -681,17 +684,22 @@ models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
 	r, _ := New(Options{Config: c})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	go func() { _ = r.Serve(ctx, ln) }()
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func TestSlowClientTimedOut(t *testing.T) {
+	conn := dialShortTimeouts(t)
 	_, _ = io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\n") // and then nothing
 	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
 	start := time.Now()
-	_, err = io.ReadAll(conn)
+	_, err := io.ReadAll(conn)
 	if err != nil {
 		t.Fatalf("the server did not close a slow client's connection: %v", err)
 	}
@@ -705,24 +713,7 @@ models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
 // without an answer: a 400 written to it would reach the client as the
 // answer to whatever request it sends next.
 func TestIdleNewConnectionClosedSilently(t *testing.T) {
-	a := backend(t, emulator.Options{Class: "a"})
-	c, err := Parse([]byte(fmt.Sprintf(`
-server: {readHeaderTimeout: 200ms, readTimeout: 300ms}
-models: [{class: a, versions: [{name: v1, endpoints: [%q]}]}]
-`, a)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _ := New(Options{Config: c})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = r.Serve(ctx, ln) }()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialShortTimeouts(t)
 	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
 	b, err := io.ReadAll(conn)
 	if err != nil {

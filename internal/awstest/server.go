@@ -241,11 +241,7 @@ func (s *Server) Groups() []Group {
 func (s *Server) SetInstanceState(group, id, state string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, ok := s.groups[group]
-	if !ok {
-		return false
-	}
-	i := slices.IndexFunc(g.Instances, func(in Instance) bool { return in.ID == id })
+	g, i := s.instance(group, id)
 	if i < 0 {
 		return false
 	}
@@ -264,17 +260,23 @@ func (s *Server) SetInstanceState(group, id, state string) bool {
 func (s *Server) Reclaim(group, id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, ok := s.groups[group]
-	if !ok {
-		return false
-	}
-	i := slices.IndexFunc(g.Instances, func(in Instance) bool { return in.ID == id })
+	g, i := s.instance(group, id)
 	if i < 0 {
 		return false
 	}
 	g.Instances[i].State = Terminated
 	s.resize(g)
 	return true
+}
+
+// instance finds an instance of a group: the group and the instance's
+// index, or -1 when either is not there. s.mu is held.
+func (s *Server) instance(group, id string) (*Group, int) {
+	g, ok := s.groups[group]
+	if !ok {
+		return nil, -1
+	}
+	return g, slices.IndexFunc(g.Instances, func(in Instance) bool { return in.ID == id })
 }
 
 // PutNodegroup creates or replaces a managed nodegroup; its group must be
