@@ -202,21 +202,12 @@ func runSimulate(ctx context.Context, a *app, f simulateFlags) error {
 		cs = append(cs, simulations.Contender{PolicyName: policyLabel(f.policies[0]), Policy: pols[0], Controller: simulations.NewClairvoyant(0)})
 		f.noBound = true
 	}
-	opts := simulations.CompareOptions{Contenders: cs, Workload: wl, Seed: f.seed, Mode: mode, NoBound: f.noBound, World: f.world}
-	if isTerminal(a.stderr) {
-		opts.Progress = progressBar(a.stderr)
-	}
-	cmp, err := simulations.Compare(ctx, opts)
-	if isTerminal(a.stderr) {
-		fmt.Fprint(a.stderr, "\r\033[K")
-	}
+	cmp, err := compare(ctx, a, simulations.CompareOptions{Contenders: cs, Workload: wl, Seed: f.seed, Mode: mode, NoBound: f.noBound, World: f.world})
 	if err != nil {
-		return trouble(a, err)
+		return err
 	}
-	if f.report != "" {
-		if err := simulations.WriteFileAtomic(f.report, func(w io.Writer) error { return simulations.WriteHTML(w, cmp) }); err != nil {
-			return trouble(a, err)
-		}
+	if err := writeReport(a, f.report, cmp); err != nil {
+		return err
 	}
 	switch f.output {
 	case outJSON:
@@ -332,4 +323,30 @@ func progressBar(w io.Writer) func(run string, done, total time.Duration) {
 		n := int(frac * width)
 		fmt.Fprintf(w, "\rrun %s [%s%s] %3.0f%%", run, strings.Repeat("=", n), strings.Repeat(" ", width-n), 100*frac)
 	}
+}
+
+// compare runs a comparison with a progress bar on a terminal.
+func compare(ctx context.Context, a *app, opts simulations.CompareOptions) (*simulations.Comparison, error) {
+	if isTerminal(a.stderr) {
+		opts.Progress = progressBar(a.stderr)
+	}
+	cmp, err := simulations.Compare(ctx, opts)
+	if isTerminal(a.stderr) {
+		fmt.Fprint(a.stderr, "\r\033[K")
+	}
+	if err != nil {
+		return nil, trouble(a, err)
+	}
+	return cmp, nil
+}
+
+// writeReport writes the HTML report to path (atomically), when asked.
+func writeReport(a *app, path string, cmp *simulations.Comparison) error {
+	if path == "" {
+		return nil
+	}
+	if err := simulations.WriteFileAtomic(path, func(w io.Writer) error { return simulations.WriteHTML(w, cmp) }); err != nil {
+		return trouble(a, err)
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,10 +125,8 @@ func runWhatif(ctx context.Context, a *app, f whatifFlags) error {
 	if err != nil {
 		return trouble(a, err)
 	}
-	if s.report != "" {
-		if err := simulations.WriteFileAtomic(s.report, func(w io.Writer) error { return simulations.WriteHTML(w, cmp) }); err != nil {
-			return trouble(a, err)
-		}
+	if err := writeReport(a, s.report, cmp); err != nil {
+		return err
 	}
 	switch s.output {
 	case outJSON:
@@ -194,18 +191,7 @@ func whatifCompare(ctx context.Context, a *app, s simulateFlags, head, base *pol
 		fac, _ := simulations.Baseline(b, simulations.HPAOptions{})
 		cs = append(cs, simulations.Contender{PolicyName: "head", Policy: head, Controller: fac})
 	}
-	opts := simulations.CompareOptions{Contenders: cs, Workload: wl, Seed: s.seed, Mode: mode, NoBound: s.noBound}
-	if isTerminal(a.stderr) {
-		opts.Progress = progressBar(a.stderr)
-	}
-	cmp, err := simulations.Compare(ctx, opts)
-	if isTerminal(a.stderr) {
-		fmt.Fprint(a.stderr, "\r\033[K")
-	}
-	if err != nil {
-		return nil, trouble(a, err)
-	}
-	return cmp, nil
+	return compare(ctx, a, simulations.CompareOptions{Contenders: cs, Workload: wl, Seed: s.seed, Mode: mode, NoBound: s.noBound})
 }
 
 // lintSide loads one side's policy; findings are printed with the side's
