@@ -238,6 +238,9 @@ func (c *Controller) packRequest(desired map[string]int, classes []ClassDecision
 			switch {
 			case p != nil && p.Kind == procRelayout:
 				req.Nodes = append(req.Nodes, PackNode{Name: name, NodeGroup: ng.Name, MIG: p.MIG, Pods: w.podsByNode[name]})
+			case p != nil && p.Removed:
+				// Removed with its group shrunk, going: neither capacity
+				// nor held (held would raise the group again).
 			case gone || p != nil || (n.Cordoned && n.Ready):
 				held[ng.Name]++
 			case migErr != nil:

@@ -207,7 +207,13 @@ func (c *Controller) Act(ctx context.Context, d *Decision, now time.Time) {
 		if IsThrottled(err) {
 			delay *= 2
 		}
-		b.until = now.Add(min(delay, c.opts.BackoffMax))
+		delay = min(delay, c.opts.BackoffMax)
+		if a.Involuntary {
+			// A spot interruption's steps race a termination the cloud
+			// has fixed: retry every tick, not after it.
+			delay = min(delay, c.opts.Interval)
+		}
+		b.until = now.Add(delay)
 		c.log.Warn("action failed", zap.String("kind", string(a.Kind)), zap.String("target", a.Target), zap.Error(err), zap.Time("retryAfter", b.until))
 	}
 }

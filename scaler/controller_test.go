@@ -431,6 +431,37 @@ func TestSpotInterruptionReplacesThenDrains(t *testing.T) {
 	}
 }
 
+// An interruption's steps race a fixed termination: a failed drain is
+// retried every tick, not after a doubling backoff, and the drained node
+// is removed with its group shrunk, so the group does not replace it a
+// second time when the cloud takes it.
+func TestSpotInterruptionRetriesEveryTickThenRemoves(t *testing.T) {
+	w := world(8)
+	w.Notices = []scaler.Interruption{{Node: "n1", Terminates: t0.Add(2 * time.Minute)}}
+	c := newController(t, w, testPolicy(testClass("a", 1, 40)), scaler.Options{})
+	at := func(d time.Duration) scaler.Decision {
+		w.Reset()
+		setRate(w, "a", 200, t0.Add(d))
+		return tick(t, c, t0.Add(d))
+	}
+	at(0)
+	// 40s: 80s to termination, drain; it fails twice (the API server
+	// timing out), and each next tick tries again.
+	for _, d := range []time.Duration{40 * time.Second, 55 * time.Second} {
+		w.FailNext("Drain", errors.New("context deadline exceeded"))
+		if dec := at(d); len(w.CallsTo("Drain")) != 1 {
+			t.Fatalf("at %v: drain not tried\n%s", d, dec)
+		}
+	}
+	if dec := at(70 * time.Second); len(w.CallsTo("Drain")) != 1 {
+		t.Fatalf("drain held back after two failures, 50s before termination\n%s", dec)
+	}
+	dec := at(85 * time.Second)
+	if got := w.CallsTo("RemoveNode"); len(got) != 1 {
+		t.Fatalf("drained interrupted node not removed: %+v\n%s", w.Calls, dec)
+	}
+}
+
 func TestNodeVanishesBetweenObserveAndAct(t *testing.T) {
 	w := world(4)
 	w.State.Nodes = append(w.State.Nodes, node("n2"))

@@ -130,10 +130,13 @@ func (p Greedy) Pack(req PackRequest) PackResult {
 		rest := need - placedOD
 		placed := p.place(&nodes, groups, c, rest, c.Spot == "never", req.AllowNew, &res)
 		if left := rest - placed + (onDemand - placedOD); left > 0 {
-			// On-demand share could not be met on on-demand capacity:
-			// place the remainder anywhere allowed rather than not at all.
+			// On-demand share could not be met on on-demand capacity
+			// (its nodegroups at their max): place the remainder anywhere
+			// allowed rather than not at all. Not when checking whether a
+			// node can go (no new nodes): removing a node must not push
+			// the share onto spot.
 			extra := 0
-			if c.Spot != "never" && onDemand > placedOD {
+			if c.Spot != "never" && onDemand > placedOD && req.AllowNew {
 				extra = p.place(&nodes, groups, c, left, false, req.AllowNew, &res)
 				res.Reasons = append(res.Reasons, fmt.Sprintf("%s: %d replicas of its on-demand share went to spot", c.Name, extra))
 			}

@@ -2,6 +2,8 @@ package scaler
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/headroom-dev/headroom/binpack/catalog"
@@ -91,14 +93,37 @@ func (o Options) withDefaults() Options {
 	if o.Forecaster == nil {
 		o.Forecaster = NewCalibrated(NewOnline(forecast.Options{Step: o.Interval}))
 	}
-	if o.Packer == nil {
+	switch p := o.Packer.(type) {
+	case nil:
 		o.Packer = Greedy{Catalog: o.Catalog}
-	}
-	if b, ok := o.Packer.(Binpack); ok && b.Catalog == nil {
-		b.Catalog = o.Catalog // the policy's catalog, as Greedy's
-		o.Packer = b
+	case Greedy: // the policy's catalog, unless one is given
+		if p.Catalog == nil {
+			p.Catalog = o.Catalog
+			o.Packer = p
+		}
+	case Binpack:
+		if p.Catalog == nil {
+			p.Catalog = o.Catalog
+			o.Packer = p
+		}
 	}
 	return o
+}
+
+// Packers are the packers a flag or a file can name, the default first.
+var Packers = []string{"greedy", "binpack"}
+
+// PackerNamed is the packer of that name ("" is the default, nil).
+func PackerNamed(name string) (Packer, error) {
+	switch name {
+	case "":
+		return nil, nil
+	case "greedy":
+		return Greedy{}, nil
+	case "binpack":
+		return Binpack{}, nil
+	}
+	return nil, fmt.Errorf("packer %q: want %s", name, strings.Join(Packers, " or "))
 }
 
 func (o Options) validate() error {

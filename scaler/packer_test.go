@@ -57,6 +57,10 @@ func TestPackers(t *testing.T) {
 				{"consolidation check: no new nodes",
 					PackRequest{AllowNew: false, NodeGroups: []PackNodeGroup{p5Group("od", "on-demand", 10)}, Classes: []PackClass{packClass("a", 20)},
 						Nodes: []PackNode{{Name: "n1", NodeGroup: "od", MIG: uniformMIG("3g.40gb"), Pods: podsOn("a", "n1", 16)}}}, 1, 4},
+				{"consolidation check: the on-demand share does not move to spot",
+					PackRequest{AllowNew: false, NodeGroups: []PackNodeGroup{p5Group("od", "on-demand", 10), p5Group("spot", "spot", 10)},
+						Classes: []PackClass{{Name: "a", Replicas: 8, MinOnDemandFraction: 0.5, Options: packClass("a", 0).Options}},
+						Nodes:   []PackNode{{Name: "s1", NodeGroup: "spot", MIG: uniformMIG("3g.40gb")}}}, 0, 4},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					res := pk.p.Pack(tc.req)

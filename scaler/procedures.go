@@ -97,13 +97,17 @@ func (c *Controller) advanceProcedures(d *Decision, w *world, booting bool, now 
 		switch p.Kind {
 		case procInterrupt:
 			lead := p.Terminates.Sub(now)
-			if len(pods) > 0 {
-				if !booting || lead <= c.opts.DrainLead {
-					act(ActDrain, phaseDisrupt, strconv.Itoa(len(pods))+" pods", "0 pods",
-						fmt.Sprintf("step 2: drain %v before termination (replacement ready: %v)", lead.Round(time.Second), !booting))
-				} else {
-					d.NotDone = append(d.NotDone, fmt.Sprintf("drain of %s waits for replacement capacity (%v to termination, drains at %v)", name, lead.Round(time.Second), c.opts.DrainLead))
-				}
+			switch {
+			case len(pods) > 0 && (!booting || lead <= c.opts.DrainLead):
+				act(ActDrain, phaseDisrupt, strconv.Itoa(len(pods))+" pods", "0 pods",
+					fmt.Sprintf("step 2: drain %v before termination (replacement ready: %v)", lead.Round(time.Second), !booting))
+			case len(pods) > 0:
+				d.NotDone = append(d.NotDone, fmt.Sprintf("drain of %s waits for replacement capacity (%v to termination, drains at %v)", name, lead.Round(time.Second), c.opts.DrainLead))
+			case !p.Removed:
+				// Gone in any case; removed now with the group shrunk, its
+				// group does not launch a replacement for it on top of the
+				// one this procedure already asked for.
+				act(ActRemoveNode, phaseDown, "1", "0", "step 3: drained, remove it and shrink the nodegroup before the cloud takes it")
 			}
 		case procConsolidate:
 			switch {

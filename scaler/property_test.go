@@ -137,7 +137,7 @@ func TestPlanInvariants(t *testing.T) {
 					}
 				}
 			}
-			if nNodes > 0 && rapid.IntRange(0, 9).Draw(t, "notice") == 0 {
+			if len(w.State.Nodes) > 0 && rapid.IntRange(0, 9).Draw(t, "notice") == 0 {
 				w.Notices = append(w.Notices, scaler.Interruption{Node: w.State.Nodes[0].Name, Terminates: now.Add(2 * time.Minute)})
 			}
 			before := map[string]int{}

@@ -39,6 +39,8 @@ type Scenario struct {
 	Seed      uint64             `json:"seed,omitempty"`
 	Mode      string             `json:"mode,omitempty"`
 	NoBound   bool               `json:"noBound,omitempty"`
+	// Packer is headroom's packer: greedy (default) or binpack.
+	Packer string `json:"packer,omitempty"`
 	// HPAUtilizations runs the hpa-ca baseline once per target (each
 	// named hpa-ca@<target>), so that HPA is compared at its best target
 	// and not only at its default 0.7.
@@ -99,6 +101,9 @@ func ParseScenario(path string, data []byte) (*Scenario, error) {
 		}
 	}
 	if _, err := ParseMode(s.Mode); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if _, err := scaler.PackerNamed(s.Packer); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if s.Scale < 0 {
@@ -259,9 +264,10 @@ func (s *Scenario) Run(ctx context.Context) (*Comparison, error) {
 	if err != nil {
 		return nil, err
 	}
+	packer, _ := scaler.PackerNamed(s.Packer)
 	var cs []Contender
 	for i, p := range pols {
-		cs = append(cs, Contender{PolicyName: filepath.Base(filepath.Clean(s.Policies[i])), Policy: p, Controller: NewHeadroom(scaler.Options{})})
+		cs = append(cs, Contender{PolicyName: filepath.Base(filepath.Clean(s.Policies[i])), Policy: p, Controller: NewHeadroom(scaler.Options{Packer: packer})})
 	}
 	for _, b := range s.Baselines {
 		for _, h := range s.hpaOptions(b) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/headroom-dev/headroom/scaler"
 )
 
 func TestScorecardVerdicts(t *testing.T) {
@@ -68,5 +70,16 @@ func TestScenarioHPASweep(t *testing.T) {
 	}
 	if _, err := ParseScenario("s.yaml", []byte("trace: t.csv\npolicies: [p]\nhpaUtilizations: [1.5]\n")); err == nil || !strings.Contains(err.Error(), "hpaUtilizations") {
 		t.Fatalf("a target over 1 gave %v", err)
+	}
+}
+
+func TestScenarioPacker(t *testing.T) {
+	for _, p := range append([]string{""}, scaler.Packers...) {
+		if _, err := ParseScenario("s.yaml", []byte("trace: t.csv\npolicies: [p]\npacker: \""+p+"\"\n")); err != nil {
+			t.Errorf("packer %q: %v", p, err)
+		}
+	}
+	if _, err := ParseScenario("s.yaml", []byte("trace: t.csv\npolicies: [p]\npacker: ffd\n")); err == nil || !strings.Contains(err.Error(), `packer "ffd": want greedy or binpack`) {
+		t.Fatalf("an unknown packer gave %v", err)
 	}
 }

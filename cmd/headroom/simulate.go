@@ -263,13 +263,11 @@ func parseBaselines(values []string) ([]string, error) {
 
 // headroomOptions are the controller's options for --packer.
 func headroomOptions(packer string) (scaler.Options, error) {
-	switch packer {
-	case "greedy", "":
-		return scaler.Options{}, nil
-	case "binpack":
-		return scaler.Options{Packer: scaler.Binpack{}}, nil
+	p, err := scaler.PackerNamed(packer)
+	if err != nil {
+		return scaler.Options{}, fmt.Errorf("--%w", err)
 	}
-	return scaler.Options{}, fmt.Errorf("--packer %q: want greedy or binpack", packer)
+	return scaler.Options{Packer: p}, nil
 }
 
 // warnTimeRules warns when a trace starts in 1970 (its times are offsets,
