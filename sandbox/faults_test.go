@@ -351,6 +351,12 @@ func TestSpotStorm(t *testing.T) {
 		}
 		return left == 0, fmt.Sprintf("%d interrupted nodes left", left)
 	})
+	// One replacement per interrupted node: the drained nodes were removed
+	// with the group shrunk, so the group launched none when they went.
+	g, _ := s.AWS.Group("eks-gpu-spot")
+	if g.Desired != len(spot) || len(g.Instances) != len(spot) {
+		t.Errorf("spot group after the storm: desired %d, %d instances; want %d, one replacement each", g.Desired, len(g.Instances), len(spot))
+	}
 	slo, res := l.wait(t)
 	figure(t, fmt.Sprintf("spot notices on %d of %d spot nodes", len(hit), len(spot)), slo, res, rec)
 	if res.Lost > 0 {
