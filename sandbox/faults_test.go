@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -54,25 +53,6 @@ func (s *Sandbox) replicas(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return int(sc.Spec.Replicas)
-}
-
-// within polls cond every 250ms for at most timeout; it reports whether
-// cond held.
-func within(ctx context.Context, timeout time.Duration, cond func() (bool, string)) bool {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for time.Now().Before(deadline) {
-		if ok, _ := cond(); ok {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-tick.C:
-		}
-	}
-	return false
 }
 
 // figure logs one row of docs/reliability.md's Faults table.

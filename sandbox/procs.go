@@ -116,17 +116,6 @@ func (p *procs) stop(name string, grace time.Duration) {
 	pr.terminate(grace)
 }
 
-// signal sends sig to name's process and leaves it name's: a process
-// that dies of it looks as if it had exited by itself.
-func (p *procs) signal(name string, sig syscall.Signal) {
-	p.mu.Lock()
-	pr := p.run[name]
-	p.mu.Unlock()
-	if pr != nil {
-		_ = pr.cmd.Process.Signal(sig)
-	}
-}
-
 // kill ends name's process at once (a fault: SIGKILL, no shutdown).
 func (p *procs) kill(name string) {
 	p.mu.Lock()
