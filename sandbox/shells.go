@@ -352,11 +352,11 @@ func (r *Readers) Step(ctx context.Context, _ time.Time) error {
 		return fmt.Errorf("listing reader pods: %w", err)
 	}
 	var serving []ReaderPod
-	ready := map[string]bool{}
+	listed := map[string]*corev1.Pod{}
 	for i := range pods.Items {
 		if p, ok := Serving(&pods.Items[i], cl, ctr); ok {
 			serving = append(serving, p)
-			ready[p.Key()] = podReady(&pods.Items[i])
+			listed[p.Key()] = &pods.Items[i]
 		}
 	}
 	keys := map[string]bool{}
@@ -379,15 +379,16 @@ func (r *Readers) Step(ctx context.Context, _ time.Time) error {
 	if err := r.writeFiles(slices.Collect(maps.Values(r.running))); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, r.probe(ctx, ready))
+	errs = append(errs, r.probe(ctx, listed))
 	return errors.Join(errs...)
 }
 
 // probe is the kubelet's readiness probe (kwok-stages.yaml starts pods
 // not Ready): it asks every running reader's /readyz at once and sets its
 // pod's Ready and ContainersReady conditions, and its containers' ready,
-// where they differ from the answer.
-func (r *Readers) probe(ctx context.Context, ready map[string]bool) error {
+// where they differ from the answer. listed are the pods as this step
+// listed them, by key.
+func (r *Readers) probe(ctx context.Context, listed map[string]*corev1.Pod) error {
 	if r.client == nil {
 		r.client = &http.Client{Timeout: 500 * time.Millisecond}
 	}
@@ -398,11 +399,12 @@ func (r *Readers) probe(ctx context.Context, ready map[string]bool) error {
 	)
 	for k, p := range r.running {
 		wg.Go(func() {
+			pod := listed[k]
 			now := r.readyz(ctx, fmt.Sprintf("http://%s:%d/readyz", p.IP, p.Port))
-			if now == ready[k] {
+			if pod == nil || now == podReady(pod) {
 				return
 			}
-			if err := r.setReady(ctx, p, now); err != nil {
+			if err := r.setReady(ctx, pod.DeepCopy(), now); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -426,14 +428,9 @@ func (r *Readers) readyz(ctx context.Context, url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func (r *Readers) setReady(ctx context.Context, p ReaderPod, ready bool) error {
-	pod, err := r.Kube.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("pod %s: %w", p.Name, err)
-	}
-	if string(pod.UID) != p.UID {
-		return nil // recreated under the same name: another process
-	}
+// setReady writes pod's readiness at the resourceVersion it was listed
+// at: a conflict is left to the next step.
+func (r *Readers) setReady(ctx context.Context, pod *corev1.Pod, ready bool) error {
 	status := corev1.ConditionFalse
 	if ready {
 		status = corev1.ConditionTrue
@@ -452,8 +449,8 @@ func (r *Readers) setReady(ctx context.Context, p ReaderPod, ready bool) error {
 	for i := range pod.Status.ContainerStatuses {
 		pod.Status.ContainerStatuses[i].Ready = ready
 	}
-	if _, err := r.Kube.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("pod %s readiness: %w", p.Name, err)
+	if _, err := r.Kube.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("pod %s readiness: %w", pod.Name, err)
 	}
 	return nil
 }
